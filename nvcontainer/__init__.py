@@ -1,0 +1,38 @@
+"""nvcontainer: NVIDIA's GPU container stack, re-implemented in Python as a library.
+
+discover the driver -> decide what a container gets (a Plan) -> do something with the Plan.
+
+Importing this package is cheap: the heavy modules load on first use of the names below.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+# name -> module that defines it; resolved lazily so `import nvcontainer` stays fast for the hook.
+_EXPORTS = {
+    "NvcError": "nvcontainer.errors",
+    "Driver": "nvcontainer.driver",
+    "Gpu": "nvcontainer.driver",
+    "MigDevice": "nvcontainer.driver",
+    "DeviceNode": "nvcontainer.driver",
+    "Library": "nvcontainer.driver",
+    "Binary": "nvcontainer.driver",
+    "Ipc": "nvcontainer.driver",
+    "Firmware": "nvcontainer.driver",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nvcontainer' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,1 @@
+"""bindings layer of nvcontainer (see docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""discovery layer of nvcontainer (see docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""policy layer of nvcontainer (see docs/architecture.md)."""
