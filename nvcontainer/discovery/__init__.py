@@ -1,1 +1,139 @@
-"""discovery layer of nvcontainer (see docs/architecture.md)."""
+"""Discovery: find the driver, its components and the GPUs, under a driver root.
+
+``discover(root="/")`` is the one entry point; it returns the frozen ``Driver`` snapshot.
+With a root other than ``/`` every file comes from that root: NVML and libcuda are the
+root's own (found through the root's ld.so.cache and loaded by path), never the host's.
+Device nodes and /proc files come from ``dev_root`` (default: the driver root), as
+NVIDIA's ``--dev-root`` does.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import List, Optional
+
+from nvcontainer.driver import Driver
+
+DEFAULT_LDCACHE = "/etc/ld.so.cache"
+
+
+@dataclass(frozen=True)
+class DriverOptions:
+    """The original's driver options (``no-glvnd``, ``no-uvm``, ...) plus our roots."""
+
+    no_glvnd: bool = False
+    no_uvm: bool = False
+    no_modeset: bool = False
+    no_persistenced: bool = False
+    no_fabricmanager: bool = False
+    no_gsp_firmware: bool = False
+    path_env: Optional[str] = None  # PATH searched for binaries; None = the process's or a default
+    mps_pipe_dir: Optional[str] = None  # None = $CUDA_MPS_PIPE_DIRECTORY or /tmp/nvidia-mps
+
+
+def _cuda_string(version: int) -> str:
+    return f"{version // 1000}.{version % 100 // 10}"
+
+
+def load_driver_nvml(root: str, ldcache: Optional[str] = None):  # type: ignore[no-untyped-def]
+    """The initialised NVML of the driver under ``root`` (found through its ld cache)."""
+    from nvcontainer.bindings import nvml as nv
+    from nvcontainer.discovery.ldcache import host_arch_flags, read_ldcache
+    from nvcontainer.discovery.libraries import find_library
+    from nvcontainer.errors import NvcError
+    from nvcontainer.securepath import join_in_root
+
+    arch64, _arch32 = host_arch_flags()
+    path = None
+    try:
+        cache = read_ldcache(join_in_root(root, ldcache or DEFAULT_LDCACHE))
+        path = find_library(root, cache, arch64, nv.SONAME)
+    except NvcError:
+        cache = None
+    if path is None:
+        if os.path.realpath(root) != "/":
+            from nvcontainer.errors import LibraryLoadError
+
+            raise LibraryLoadError(
+                f"load library failed: {nv.SONAME}: cannot open shared object file: no such file or directory")
+        path = nv.SONAME  # the loader's own search, as dlopen() in the original
+    return nv.open_nvml(path)
+
+
+def discover(root: str = "/", ldcache: Optional[str] = None, *, dev_root: Optional[str] = None,
+             options: Optional[DriverOptions] = None) -> Driver:
+    """Find the driver under ``root`` and describe it (raises ``NvcError`` with a stage)."""
+    from nvcontainer.bindings import nvml as nv
+    from nvcontainer.discovery import devices, files, gpus, libraries
+    from nvcontainer.discovery import components as c
+    from nvcontainer.discovery.ldcache import host_arch_flags, read_ldcache
+    from nvcontainer.errors import DetectionError, NvcError, NvmlError
+    from nvcontainer.securepath import join_in_root
+
+    opts = options or DriverOptions()
+    root = os.path.abspath(root)
+    dev_root = os.path.abspath(dev_root) if dev_root else root
+    lib = load_driver_nvml(root, ldcache)
+    warnings: List[str] = []
+    try:
+        version = lib.driver_version()
+        nvml_version = nv.optional(lib.nvml_version, default="") or ""
+        cuda_int = nv.optional(lib.cuda_driver_version)
+        if cuda_int is None:
+            cuda_int = _cuda_from_libcuda(root, ldcache)
+        majors = devices.char_majors(dev_root)
+        caps_major = majors.get(c.CAPS_DEVICE_NAME)
+        gpu_list = gpus.enumerate_gpus(lib, dev_root, caps_major)
+    except NvmlError as exc:
+        raise NvmlError(exc.code, exc.text, function=exc.function, stage="detection") from None
+
+    arch64, arch32 = host_arch_flags()
+    try:
+        cache = read_ldcache(join_in_root(root, ldcache or DEFAULT_LDCACHE))
+    except NvcError as exc:
+        raise DetectionError(exc.message) from None
+    libs, missing = libraries.find_libraries(root, cache, arch64, version, want64=True, no_glvnd=opts.no_glvnd)
+    warnings += missing
+    libs32 = ()
+    if arch32 is not None:
+        libs32, missing32 = libraries.find_libraries(
+            root, cache, arch32, version, want64=False, no_glvnd=opts.no_glvnd, missing_label="compat32 library")
+        warnings += missing32
+    path_env = opts.path_env if opts.path_env is not None else os.environ.get("PATH")
+    binaries = files.find_binaries(root, path_env, warnings, no_persistenced=opts.no_persistenced,
+                                   no_fabricmanager=opts.no_fabricmanager)
+    ipcs = files.find_ipcs(root, warnings, no_persistenced=opts.no_persistenced,
+                           no_fabricmanager=opts.no_fabricmanager,
+                           mps_pipe_dir=opts.mps_pipe_dir or os.environ.get("CUDA_MPS_PIPE_DIRECTORY"))
+    firmwares = () if opts.no_gsp_firmware else files.find_firmwares(root, version)
+    return Driver(
+        root=root,
+        dev_root=dev_root,
+        nvrm_version=version,
+        cuda_version=_cuda_string(cuda_int),
+        cuda_version_int=cuda_int,
+        nvml_version=nvml_version,
+        gpus=gpu_list,
+        control_nodes=devices.control_nodes(dev_root, majors, warnings, no_uvm=opts.no_uvm,
+                                            no_modeset=opts.no_modeset),
+        libraries=libs,
+        libraries32=libs32,
+        binaries=binaries,
+        ipcs=ipcs,
+        firmwares=firmwares,
+        caps_major=caps_major,
+        imex_major=majors.get(c.IMEX_DEVICE_NAME),
+        warnings=tuple(warnings),
+    )
+
+
+def _cuda_from_libcuda(root: str, ldcache: Optional[str]) -> int:
+    from nvcontainer.bindings.cuda import SONAME, cuda_driver_version
+    from nvcontainer.discovery.ldcache import host_arch_flags, read_ldcache
+    from nvcontainer.discovery.libraries import find_library
+    from nvcontainer.securepath import join_in_root
+
+    cache = read_ldcache(join_in_root(root, ldcache or DEFAULT_LDCACHE))
+    path = find_library(root, cache, host_arch_flags()[0], SONAME)
+    return cuda_driver_version(path or SONAME)

@@ -1,0 +1,1 @@
+"""The thin command-line front end of nvcontainer (``nvc-cli``), built with typer."""

@@ -1,0 +1,28 @@
+"""``nvc-cli info``: report the driver and its GPUs (text as the original, ``--csv``, ``--json``)."""
+
+from __future__ import annotations
+
+import typer
+
+from cli.context import GlobalOptions
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("info")
+    def info(
+        ctx: typer.Context,
+        csv: bool = typer.Option(False, "--csv", help="Output in CSV format."),
+        as_json: bool = typer.Option(False, "--json", help="Output the whole snapshot as JSON (MIG included)."),
+    ) -> None:
+        """Report information about the driver and devices."""
+        from cli import render
+        from nvcontainer.discovery import discover
+
+        opts: GlobalOptions = ctx.obj
+        driver = discover(opts.root, opts.ldcache, dev_root=opts.dev_root)
+        if as_json:
+            typer.echo(render.info_json(driver), nl=False)
+        elif csv:
+            typer.echo(render.info_csv(driver), nl=False)
+        else:
+            typer.echo(render.info_text(driver), nl=False)

@@ -1,0 +1,125 @@
+"""``nvc-cli``: the typer application, its global options, and the one place errors are printed.
+
+Global options precede the command, as with nvidia-container-cli:
+``nvc-cli --root DIR --debug FILE info``.  Every ``NvcError`` becomes one line
+``nvc-cli: <stage> error: <message>`` on stderr and exit status 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from typing import List, Optional
+
+import click
+import typer
+
+import nvcontainer
+from cli.context import GlobalOptions
+from nvcontainer.errors import LibraryLoadError, NvcError
+
+PROG = "nvc-cli"
+
+app = typer.Typer(
+    name=PROG,
+    help="Command line utility for manipulating NVIDIA GPU containers.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(
+            f"cli-version: {nvcontainer.__version__}\n"
+            f"lib-version: {nvcontainer.__version__}\n"
+            f"build date: n/a (python package)\n"
+            f"build revision: n/a\n"
+            f"build compiler: {platform.python_implementation()} {platform.python_version()}\n"
+            f"build platform: {platform.machine()}\n"
+            f"build flags: n/a"
+        )
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    root: str = typer.Option("/", "--root", "-r", metavar="PATH", help="Path to the driver root directory."),
+    dev_root: Optional[str] = typer.Option(
+        None, "--dev-root", metavar="PATH",
+        help="Where device nodes and /proc/driver/nvidia are read from (default: the driver root)."),
+    ldcache: Optional[str] = typer.Option(
+        None, "--ldcache", "-l", metavar="FILE",
+        help="Path to the system's DSO cache, inside the driver root (default /etc/ld.so.cache)."),
+    debug: Optional[str] = typer.Option(None, "--debug", "-d", metavar="FILE", help="Log debug information."),
+    user: Optional[str] = typer.Option(
+        None, "--user", "-u", metavar="UID[:GID]", help="User and group to use for privilege separation."),
+    load_kmods: bool = typer.Option(False, "--load-kmods", "-k", help="Load kernel modules."),
+    no_pivot: bool = typer.Option(False, "--no-pivot", "-n", help="Do not use pivot_root (ldconfig sandbox)."),
+    no_create_imex_channels: bool = typer.Option(
+        False, "--no-create-imex-channels", help="Don't automatically create IMEX channel device nodes."),
+    version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
+                                 help="Print program version."),
+) -> None:
+    """Command line utility for manipulating NVIDIA GPU containers."""
+    if debug is None:
+        debug = os.environ.get("NVC_DEBUG_FILE") or None
+    if debug:
+        from nvcontainer.log import attach_debug_file
+
+        attach_debug_file(debug)
+    ctx.obj = GlobalOptions(root=root, dev_root=dev_root, ldcache=ldcache, debug=debug, user=user,
+                            load_kmods=load_kmods, no_pivot=no_pivot,
+                            no_create_imex_channels=no_create_imex_channels)
+
+
+def _register() -> None:
+    from cli import info, listing
+
+    info.register(app)
+    listing.register(app)
+
+
+def _normalize(argv: List[str]) -> List[str]:
+    """``--user`` takes an optional value (``--user`` alone = the caller's ids), as in the original."""
+    out = []
+    for arg in argv:
+        out.append("--user=" if arg in ("--user", "-u") else arg)
+    return out
+
+
+def _no_driver_hint(exc: NvcError) -> Optional[str]:
+    if isinstance(exc, LibraryLoadError) and "libnvidia-ml.so.1" in exc.message:
+        return (f"{PROG}: hint: no NVIDIA driver was found on this machine; point --root at a driver root, "
+                "e.g. one built by `python -m nvcontainer.simulate DIR`")
+    return None
+
+
+def run(argv: Optional[List[str]] = None) -> None:
+    """Console-script entry point."""
+    _register()
+    args = _normalize(list(sys.argv[1:] if argv is None else argv))
+    try:
+        app(args=args, prog_name=PROG, standalone_mode=False)
+    except NvcError as exc:
+        print(exc.line(PROG), file=sys.stderr)
+        hint = _no_driver_hint(exc)
+        if hint:
+            print(hint, file=sys.stderr)
+        sys.exit(1)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(1)
+    except click.ClickException as exc:
+        print(f"{PROG}: input error: {exc.format_message()}", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,116 @@
+"""Device nodes and the /proc files that describe them, read from the dev root.
+
+Majors come from ``<dev_root>/proc/devices``; the nodes themselves are stat'ed under
+``<dev_root>/dev``.  A node whose ``st_rdev`` differs from what the driver says is not used.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import Dict, List, Optional, Tuple
+
+from nvcontainer.discovery import components as c
+from nvcontainer.driver import DeviceNode
+from nvcontainer.securepath import join_in_root
+
+
+def read_text(root: str, path: str) -> Optional[str]:
+    """A small text file inside ``root``, or None when it is absent or unreadable."""
+    try:
+        with open(join_in_root(root, path), encoding="utf-8", errors="replace") as f:
+            return f.read(1 << 20)
+    except OSError:
+        return None
+
+
+def char_majors(dev_root: str) -> Dict[str, int]:
+    """``name -> major`` of the "Character devices:" section of /proc/devices."""
+    text = read_text(dev_root, c.PROC_DEVICES) or ""
+    majors: Dict[str, int] = {}
+    in_char = False
+    for line in text.splitlines():
+        line = line.strip()
+        if line.endswith(":"):
+            in_char = line == "Character devices:"
+            continue
+        parts = line.split(None, 1)
+        if in_char and len(parts) == 2 and parts[0].isdigit():
+            majors.setdefault(parts[1], int(parts[0]))
+    return majors
+
+
+def key_values(text: str) -> Dict[str, str]:
+    """``Key: value`` lines (the format of the driver's /proc files)."""
+    out: Dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            out[key.strip()] = value.strip()
+    return out
+
+
+def cap_minor(dev_root: str, proc_path: str) -> Optional[int]:
+    """``DeviceFileMinor`` of a capability file such as .../mig/gi1/access."""
+    text = read_text(dev_root, proc_path)
+    if text is None:
+        return None
+    value = key_values(text).get("DeviceFileMinor", "")
+    return int(value) if value.isdigit() else None
+
+
+def node_rdev(dev_root: str, path: str) -> Optional[Tuple[int, int]]:
+    """(major, minor) of the char device at ``path`` under dev_root, None if absent or not a char dev."""
+    try:
+        st = os.stat(join_in_root(dev_root, path))
+    except OSError:
+        return None
+    if not stat.S_ISCHR(st.st_mode):
+        return None
+    return os.major(st.st_rdev), os.minor(st.st_rdev)
+
+
+def make_node(dev_root: str, path: str, major: int, minor: int) -> DeviceNode:
+    return DeviceNode(path=path, host_path=join_in_root(dev_root, path), major=major, minor=minor)
+
+
+def control_nodes(dev_root: str, majors: Dict[str, int], warnings: List[str], *,
+                  no_uvm: bool = False, no_modeset: bool = False) -> Tuple[DeviceNode, ...]:
+    """nvidiactl (always), nvidia-uvm and nvidia-uvm-tools (when present), nvidia-modeset."""
+    nodes = [make_node(dev_root, c.NVIDIACTL, c.NV_DEVICE_MAJOR, c.NV_CTL_MINOR)]
+    if not no_uvm:
+        uvm_major = majors.get(c.UVM_DEVICE_NAME)
+        for path, minor in ((c.NVIDIA_UVM, 0), (c.NVIDIA_UVM_TOOLS, 1)):
+            found = node_rdev(dev_root, path)
+            if found is None:
+                warnings.append(f"missing device {path}")
+            elif uvm_major is not None and found != (uvm_major, minor):
+                warnings.append(f"skipping {path}: device {found[0]}:{found[1]} is not nvidia-uvm {uvm_major}:{minor}")
+            else:
+                nodes.append(make_node(dev_root, path, found[0], found[1]))
+    if not no_modeset:
+        nodes.append(make_node(dev_root, c.NVIDIA_MODESET, c.NV_DEVICE_MAJOR, c.NV_MODESET_MINOR))
+    return tuple(nodes)
+
+
+def gpu_node(dev_root: str, minor: int) -> DeviceNode:
+    return make_node(dev_root, c.NVIDIA_GPU.format(minor=minor), c.NV_DEVICE_MAJOR, minor)
+
+
+def cap_node(dev_root: str, caps_major: Optional[int], proc_path: str) -> Optional[DeviceNode]:
+    """The /dev/nvidia-caps/nvidia-capN node behind a capability /proc file."""
+    minor = cap_minor(dev_root, proc_path)
+    if minor is None or caps_major is None:
+        return None
+    return make_node(dev_root, c.NVIDIA_CAP.format(minor=minor), caps_major, minor)
+
+
+def mig_minors(dev_root: str) -> Dict[str, int]:
+    """``gpu0/gi1/access -> minor`` (and ``config``/``monitor``) from nvidia-caps/mig-minors."""
+    text = read_text(dev_root, c.MIG_MINORS) or ""
+    out: Dict[str, int] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            out[parts[0]] = int(parts[1])
+    return out

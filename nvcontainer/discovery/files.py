@@ -1,0 +1,89 @@
+"""Driver binaries (along PATH inside the root), IPC sockets/pipes and GSP firmware."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat
+from typing import List, Optional, Tuple
+
+from nvcontainer.discovery import components as c
+from nvcontainer.driver import Binary, Firmware, Ipc
+from nvcontainer.errors import NvcError
+from nvcontainer.securepath import join_in_root, resolve_in_root
+
+
+def find_binaries(root: str, path_env: Optional[str], warnings: List[str], *,
+                  no_persistenced: bool = False, no_fabricmanager: bool = False) -> Tuple[Binary, ...]:
+    dirs = (path_env if path_env is not None else c.DEFAULT_PATH).split(":")
+    out = []
+    for capability, names in c.BINARY_COMPONENTS:
+        for name in names:
+            if (no_persistenced and name == "nvidia-persistenced") or (
+                    no_fabricmanager and name == "nv-fabricmanager"):
+                continue
+            found = _search(root, dirs, name)
+            if found is None:
+                warnings.append(f"missing binary {name}")
+            else:
+                out.append(Binary(path=found, host_path=join_in_root(root, found), capability=capability))
+    return tuple(out)
+
+
+def _search(root: str, dirs: List[str], name: str) -> Optional[str]:
+    for d in dirs:
+        try:
+            # Relative and empty PATH entries count from the root, the cwd of a chrooted search.
+            path = resolve_in_root(root, os.path.join("/", d, name))
+        except NvcError:
+            continue
+        host = join_in_root(root, path)
+        if os.path.isfile(host):
+            return path
+    return None
+
+
+def find_ipcs(root: str, warnings: List[str], *, no_persistenced: bool = False,
+              no_fabricmanager: bool = False, mps_pipe_dir: Optional[str] = None) -> Tuple[Ipc, ...]:
+    wanted = []
+    if not no_persistenced:
+        wanted.append((c.PERSISTENCED_SOCKET, "persistenced", "utility"))
+    if not no_fabricmanager:
+        wanted.append((c.FABRICMANAGER_SOCKET, "fabricmanager", "utility"))
+    wanted.append((mps_pipe_dir or c.MPS_PIPE_DIR, "mps", "compute"))
+    out = []
+    for path, kind, capability in wanted:
+        try:
+            resolved = resolve_in_root(root, path)
+            st = os.lstat(join_in_root(root, resolved))
+        except (NvcError, OSError):
+            warnings.append(f"missing ipc path {path}")
+            continue
+        is_dir = stat.S_ISDIR(st.st_mode)
+        if not (stat.S_ISSOCK(st.st_mode) or is_dir):
+            warnings.append(f"skipping ipc path {path}: not a socket or directory")
+            continue
+        out.append(Ipc(path=resolved, host_path=join_in_root(root, resolved), kind=kind,
+                       capability=capability, is_dir=is_dir))
+    return tuple(out)
+
+
+def find_firmwares(root: str, version: str) -> Tuple[Firmware, ...]:
+    listed_dir = c.FIRMWARE_DIR.format(version=version)
+    try:
+        host_dir = join_in_root(root, resolve_in_root(root, listed_dir))
+        names = sorted(os.listdir(host_dir))
+    except (NvcError, OSError):
+        return ()
+    out = []
+    for name in names:
+        if not fnmatch.fnmatch(name, c.FIRMWARE_GLOB):
+            continue
+        listed = f"{listed_dir}/{name}"
+        try:
+            host = join_in_root(root, resolve_in_root(root, listed))
+        except NvcError:
+            continue
+        if os.path.isfile(host) and not os.path.islink(host):
+            out.append(Firmware(path=listed, host_path=host))
+    return tuple(out)

@@ -1,0 +1,74 @@
+"""What ``nvc-cli list`` prints: the driver's components for a selection, in the original's order.
+
+Order: driver device nodes and the selected GPUs' nodes, MIG access files, IMEX channels,
+mig-config / mig-monitor files, then binaries, libraries, 32-bit libraries, IPCs, firmware.
+Paths are as seen from the driver root.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional, Sequence
+
+from nvcontainer.discovery import components as c
+from nvcontainer.driver import Driver, Gpu
+
+
+@dataclass(frozen=True)
+class ListRequest:
+    devices: bool = False  # list device nodes (``--device`` given)
+    gpus: Sequence[Gpu] = ()
+    migs: Sequence = ()  # MigDevice
+    libraries: bool = False
+    binaries: bool = False
+    ipcs: bool = False
+    firmwares: bool = False
+    compat32: bool = False
+    mig_config: Sequence[Gpu] = ()
+    mig_monitor: Sequence[Gpu] = ()
+    imex_channels: Sequence[int] = ()
+
+
+def _mig_cap_paths(driver: Driver, gpus: Sequence[Gpu], cap_file: str, mig_minors: dict) -> List[str]:
+    out = [cap_file]
+    if driver.caps_major is not None:
+        minor = mig_minors.get(cap_file.rsplit("/", 1)[-1])
+        if minor is not None:
+            out.append(c.NVIDIA_CAP.format(minor=minor))
+    for gpu in gpus:
+        out.append(c.GPU_CAPS.format(minor=gpu.minor))
+        out.append(c.NVIDIA_CAPS_DIR)
+        prefix = f"gpu{gpu.minor}/"
+        out.extend(c.NVIDIA_CAP.format(minor=m) for k, m in mig_minors.items() if k.startswith(prefix))
+    return out
+
+
+def list_paths(driver: Driver, req: ListRequest, mig_minors: Optional[dict] = None) -> List[str]:
+    out: List[str] = []
+    if req.devices:
+        out.extend(n.path for n in driver.control_nodes)
+        out.extend(g.node.path for g in req.gpus)
+    if not req.mig_config and not req.mig_monitor:
+        for mig in req.migs:
+            out.append(mig.gi_caps_path)
+            if mig.gi_caps_node:
+                out.append(mig.gi_caps_node.path)
+            out.append(mig.ci_caps_path)
+            if mig.ci_caps_node:
+                out.append(mig.ci_caps_node.path)
+    out.extend(c.IMEX_CHANNEL.format(channel=ch) for ch in req.imex_channels)
+    if req.mig_config:
+        out.extend(_mig_cap_paths(driver, req.mig_config, c.MIG_CONFIG_CAP, mig_minors or {}))
+    if req.mig_monitor:
+        out.extend(_mig_cap_paths(driver, req.mig_monitor, c.MIG_MONITOR_CAP, mig_minors or {}))
+    if req.binaries:
+        out.extend(b.path for b in driver.binaries)
+    if req.libraries:
+        out.extend(lib.path for lib in driver.libraries)
+        if req.compat32:
+            out.extend(lib.path for lib in driver.libraries32)
+    if req.ipcs:
+        out.extend(i.path for i in driver.ipcs)
+    if req.firmwares:
+        out.extend(f.path for f in driver.firmwares)
+    return out
