@@ -1,0 +1,174 @@
+"""Run a function in a forked child, optionally inside another process's mount namespace.
+
+The caller's process never changes namespace: a child is forked, joins the namespace with
+``setns``, runs the function, and sends back its return value or exception (pickled) through a
+pipe before leaving with ``os._exit`` (no atexit handlers, no second flush of the parent's stdio).
+The function and its result must suit a forked child: no threads of the parent exist there, and
+locks they held stay held, so keep it to system calls and plain Python.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import pickle
+import select
+import sys
+from typing import Any, Callable, Optional, Tuple, TypeVar
+
+from nvcontainer.bindings import linux
+
+T = TypeVar("T")
+
+
+class NamespaceCallError(RuntimeError):
+    """The child failed without a usable exception: killed, exited early, or unpicklable data."""
+
+
+class RemoteTraceback(Exception):
+    """Set as ``__cause__`` of an exception re-raised from the child; holds its formatted traceback."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return f"\n(in the forked child)\n{self.text}"
+
+
+def run_in_mount_namespace(pid: int, fn: Callable[[], T]) -> T:
+    """Run ``fn`` in a forked child that has joined the mount namespace of process ``pid``.
+
+    Raises ``ProcessLookupError`` when ``pid`` is gone, whatever ``fn`` raised (traceback of the
+    child as ``__cause__``), or ``NamespaceCallError``.
+    """
+    ns_fd = open_mount_namespace(pid)
+    try:
+        return run_in_namespace_fd(ns_fd, linux.CLONE_NEWNS, fn)
+    finally:
+        os.close(ns_fd)
+
+
+def open_mount_namespace(pid: int) -> int:
+    """An fd on ``/proc/<pid>/ns/mnt`` known to belong to ``pid`` itself, not to a reused pid.
+
+    A pidfd is taken first; if the process is still alive after the namespace file was opened, the
+    pid cannot have been reused in between.  (Kernels before 5.3 lack pidfds: /proc only.)
+    """
+    try:
+        pidfd: Optional[int] = linux.pidfd_open(pid)
+    except OSError as err:
+        if err.errno != errno.ENOSYS:
+            raise
+        pidfd = None
+    try:
+        ns_fd = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+        if pidfd is not None:
+            poller = select.poll()
+            poller.register(pidfd, select.POLLIN)
+            if poller.poll(0):
+                os.close(ns_fd)
+                raise ProcessLookupError(errno.ESRCH, os.strerror(errno.ESRCH), f"/proc/{pid}")
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+    return ns_fd
+
+
+def run_in_namespace_fd(ns_fd: int, nstype: int, fn: Callable[[], T]) -> T:
+    """Run ``fn`` in a forked child after ``setns(ns_fd, nstype)``."""
+
+    def enter_and_call() -> T:
+        linux.setns(ns_fd, nstype)
+        return fn()
+
+    return call_in_child(enter_and_call)
+
+
+def call_in_child(fn: Callable[[], T]) -> T:
+    """Run ``fn`` in a forked child and return its result or raise its exception here."""
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
+    read_fd, write_fd = os.pipe()
+    try:
+        pid = os.fork()
+    except BaseException:
+        os.close(read_fd)
+        os.close(write_fd)
+        raise
+    if pid == 0:
+        os.close(read_fd)
+        _child(fn, write_fd)  # never returns
+    os.close(write_fd)
+    reaped = False
+    try:
+        with os.fdopen(read_fd, "rb") as pipe:
+            payload = pipe.read()
+        _, status = os.waitpid(pid, 0)
+        reaped = True
+    finally:
+        if not reaped:
+            import signal
+
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+    return _outcome(payload, status)
+
+
+def _outcome(payload: bytes, status: int) -> Any:
+    if payload:
+        kind, value, tb = pickle.loads(payload)
+        if kind == "ok":
+            return value
+        value.__cause__ = RemoteTraceback(tb)
+        raise value
+    if os.WIFSIGNALED(status):
+        raise NamespaceCallError(f"process terminated with signal {os.WTERMSIG(status)}")
+    raise NamespaceCallError(f"process failed with error code: {os.waitstatus_to_exitcode(status)}")
+
+
+def _child(fn: Callable[[], object], write_fd: int) -> None:
+    code = 1
+    try:
+        try:
+            payload = _dumps(("ok", fn(), ""))
+        except BaseException as exc:  # everything, SystemExit included, goes back to the parent
+            import traceback
+
+            payload = _dumps_error(exc, traceback.format_exc())
+        _write_all(write_fd, payload)
+        code = 0
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                if stream is not None:
+                    stream.flush()
+            except BaseException:  # exiting anyway
+                pass
+        os._exit(code)
+
+
+def _dumps(message: Tuple[object, ...]) -> bytes:
+    try:
+        data = pickle.dumps(message)
+    except Exception as exc:
+        return _dumps_error(NamespaceCallError(f"result cannot be pickled: {exc!r}"), "")
+    return data
+
+
+def _dumps_error(exc: BaseException, tb: str) -> bytes:
+    # An exception that pickles but cannot be rebuilt (custom __init__) would fail in the parent:
+    # try the round trip here and send a generic error carrying its repr instead.
+    try:
+        data = pickle.dumps(("err", exc, tb))
+        pickle.loads(data)
+    except Exception:
+        data = pickle.dumps(("err", NamespaceCallError(repr(exc)), tb))
+    return data
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]

@@ -1,0 +1,186 @@
+"""Mounting by file descriptor, so that a path swapped after it was opened cannot redirect a mount.
+
+Sources and targets are ``O_PATH`` descriptors opened (safely) by the caller.  With the new mount
+API (Linux >= 5.12) a mount is built detached (``open_tree``/``fsmount``), given its flags
+(``mount_setattr``) and attached with ``move_mount`` onto the target descriptor.  Without it the
+classic ``mount(2)`` is used on ``/proc/self/fd/<N>`` paths, which needs a procfs at ``/proc`` that
+shows the calling process.
+
+Every helper returns an ``O_PATH`` descriptor on the root of the new mount (close-on-exec; the caller
+closes it).  It is what ``remount_fd`` and ``unmount_fd`` take, and an ``openat`` dirfd for writing
+into a fresh tmpfs.  Flags only ever add restrictions: a clone keeps those of its source mount.
+
+A source opened in another mount namespace can only be cloned, not bound, from inside the target
+namespace: call ``clone_mount`` where the source lives and ``attach_mount`` where the target lives
+(``run_in_mount_namespace`` passes descriptors across).  Errors are ``OSError`` as in ``linux``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import Callable, Optional, Tuple
+
+from nvcontainer.bindings import linux
+
+# MS_*, MOUNT_ATTR_* and statvfs' ST_* agree on these four bits, so one value serves all three.
+_ATTR_BITS = (linux.MS_RDONLY, linux.MS_NOSUID, linux.MS_NODEV, linux.MS_NOEXEC)
+_ATTR_MASK = linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
+
+
+def mount_flags(*, readonly: bool, nosuid: bool, nodev: bool, noexec: bool) -> int:
+    """The ``MS_*`` (equal to ``MOUNT_ATTR_*``) bits for the four per-mount restrictions."""
+    wanted = (readonly, nosuid, nodev, noexec)
+    return sum(bit for bit, on in zip(_ATTR_BITS, wanted) if on)
+
+
+def _use_new_api(new_api: Optional[bool]) -> bool:
+    return linux.new_mount_api_available() if new_api is None else new_api
+
+
+def _fd_path(fd: int) -> str:
+    return f"/proc/self/fd/{fd}"
+
+
+def clone_mount(src_fd: int, *, readonly: bool, nosuid: bool, nodev: bool, noexec: bool,
+                recursive: bool = False) -> int:
+    """A detached bind mount of ``src_fd`` carrying the given restrictions (new mount API only)."""
+    flags = linux.OPEN_TREE_CLONE | linux.OPEN_TREE_CLOEXEC | linux.AT_EMPTY_PATH
+    if recursive:
+        flags |= linux.AT_RECURSIVE
+    tree_fd = linux.open_tree(src_fd, "", flags)
+    try:
+        attrs = mount_flags(readonly=readonly, nosuid=nosuid, nodev=nodev, noexec=noexec)
+        if attrs:
+            setattr_flags = linux.AT_EMPTY_PATH | (linux.AT_RECURSIVE if recursive else 0)
+            linux.mount_setattr(tree_fd, "", setattr_flags, attrs)
+    except BaseException:
+        os.close(tree_fd)
+        raise
+    return tree_fd
+
+
+def attach_mount(mount_fd: int, dst_fd: int) -> None:
+    """Attach the detached mount ``mount_fd`` onto the object ``dst_fd`` refers to."""
+    flags = linux.MOVE_MOUNT_F_EMPTY_PATH | linux.MOVE_MOUNT_T_EMPTY_PATH
+    linux.move_mount(mount_fd, "", dst_fd, "", flags)
+
+
+def bind_mount_fd(src_fd: int, dst_fd: int, *, readonly: bool, nosuid: bool, nodev: bool, noexec: bool,
+                  recursive: bool = False, new_api: Optional[bool] = None) -> int:
+    """Bind-mount the object of ``src_fd`` onto that of ``dst_fd``; both in the current mount ns.
+
+    ``new_api`` forces (True) or refuses (False) the new mount API; None probes.  Without it the
+    restrictions are applied by a remount of the new mount only, even when ``recursive``.
+    """
+    if _use_new_api(new_api):
+        tree_fd = clone_mount(src_fd, readonly=readonly, nosuid=nosuid, nodev=nodev, noexec=noexec,
+                              recursive=recursive)
+        try:
+            attach_mount(tree_fd, dst_fd)
+        except BaseException:
+            os.close(tree_fd)
+            raise
+        return tree_fd
+
+    src_st = os.fstat(src_fd)
+    linux.mount(_fd_path(src_fd), _fd_path(dst_fd), None, linux.MS_BIND | (linux.MS_REC if recursive else 0))
+    mount_fd = _open_mount_on(dst_fd, lambda fd, _: _same_file(os.fstat(fd), src_st))
+    try:
+        remount_fd(mount_fd, readonly=readonly, nosuid=nosuid, nodev=nodev, noexec=noexec, new_api=False)
+    except BaseException:
+        unmount_fd(mount_fd)
+        os.close(mount_fd)
+        raise
+    return mount_fd
+
+
+def tmpfs_mount_fd(dst_fd: int, mode: int, flags: int = 0, *, new_api: Optional[bool] = None) -> int:
+    """Mount a fresh tmpfs (root directory ``mode``) on the directory ``dst_fd``.
+
+    ``flags`` may hold MS_RDONLY, MS_NOSUID, MS_NODEV and MS_NOEXEC.  To fill it first, mount it
+    without them, write through ``openat(returned_fd, ...)``, then ``remount_fd``.
+    """
+    if flags & ~_ATTR_MASK:
+        raise ValueError(f"unsupported tmpfs mount flags: {flags:#x}")
+    if _use_new_api(new_api):
+        fs_fd = linux.fsopen("tmpfs", linux.FSOPEN_CLOEXEC)
+        try:
+            linux.fsconfig(fs_fd, linux.FSCONFIG_SET_STRING, "mode", f"{mode:o}")
+            linux.fsconfig(fs_fd, linux.FSCONFIG_CMD_CREATE)
+            mount_fd = linux.fsmount(fs_fd, linux.FSMOUNT_CLOEXEC, flags)
+        finally:
+            os.close(fs_fd)
+        try:
+            attach_mount(mount_fd, dst_fd)
+        except BaseException:
+            os.close(mount_fd)
+            raise
+        return mount_fd
+
+    linux.mount("tmpfs", _fd_path(dst_fd), "tmpfs", flags, f"mode={mode:o}")
+    return _open_mount_on(dst_fd, lambda _, fstype: fstype == "tmpfs")
+
+
+def remount_fd(mount_fd: int, *, readonly: bool, nosuid: bool, nodev: bool, noexec: bool,
+               new_api: Optional[bool] = None) -> None:
+    """Add restrictions to the mount whose root ``mount_fd`` refers to (never lifts one)."""
+    attrs = mount_flags(readonly=readonly, nosuid=nosuid, nodev=nodev, noexec=noexec)
+    if _use_new_api(new_api):
+        if attrs:
+            linux.mount_setattr(mount_fd, "", linux.AT_EMPTY_PATH, attrs)
+        return
+    # A bind remount resets every flag it is not given, and in a user namespace may not clear
+    # locked ones: keep the current restrictions.
+    current = os.fstatvfs(mount_fd).f_flag & _ATTR_MASK
+    linux.mount(None, _fd_path(mount_fd), None, linux.MS_BIND | linux.MS_REMOUNT | attrs | current)
+
+
+def unmount_fd(mount_fd: int, *, detach: bool = True) -> None:
+    """Unmount the mount whose root ``mount_fd`` refers to (the descriptor stays open)."""
+    linux.umount2(_fd_path(mount_fd), linux.MNT_DETACH if detach else 0)
+
+
+def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def _mnt_id(fd: int) -> int:
+    with open(f"/proc/self/fdinfo/{fd}", encoding="ascii") as fdinfo:
+        for line in fdinfo:
+            if line.startswith("mnt_id:"):
+                return int(line.split()[1])
+    raise OSError(errno.ENOTSUP, "no mnt_id in fdinfo", f"/proc/self/fdinfo/{fd}")
+
+
+def _mount_entry(mnt_id: int) -> Optional[Tuple[int, str]]:
+    """(parent mount id, fstype) of mount ``mnt_id`` from ``/proc/self/mountinfo``."""
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as mountinfo:
+        for line in mountinfo:
+            fields = line.split()
+            if fields and int(fields[0]) == mnt_id:
+                return int(fields[1]), fields[fields.index("-") + 1]
+    return None
+
+
+def _open_mount_on(dst_fd: int, matches: Callable[[int, str], bool]) -> int:
+    """An O_PATH fd on the mount just stacked on ``dst_fd`` (classic API fallback).
+
+    ``/proc/self/fd/<dst_fd>`` still names the covered object, not the new mount on top of it, so a
+    remount through it would hit the wrong mount.  Walk the path again and check that what we reach
+    is a mount whose parent is ``dst_fd``'s mount and that ``matches(fd, fstype)``; otherwise the
+    path changed under us (ESTALE).
+    """
+    path = os.readlink(_fd_path(dst_fd))
+    stale = OSError(errno.ESTALE, "mount target changed while mounting", path)
+    if not path.startswith("/") or path.endswith(" (deleted)"):
+        raise stale
+    fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        entry = _mount_entry(_mnt_id(fd))
+        if entry is None or entry[0] != _mnt_id(dst_fd) or not matches(fd, entry[1]):
+            raise stale
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
