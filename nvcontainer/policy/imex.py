@@ -1,0 +1,31 @@
+"""IMEX channel ids from ``--imex-channel`` values (comma lists, option repeatable)."""
+
+from __future__ import annotations
+
+from typing import List, Sequence, Tuple, Union
+
+from nvcontainer.errors import ImexError
+
+IMEX_CHANNEL_LIMIT = 2**20  # the driver's channel id space: ids 0 .. 2**20-1
+
+
+def parse_imex_channels(values: Union[str, Sequence[str], None]) -> Tuple[int, ...]:
+    """Channel ids in the order given, duplicates dropped.
+
+    Each item must be plain decimal digits below 2**20; anything else (signs, spaces, hex,
+    ``all``) raises ``ImexError("unsupported IMEX channel value: <item>")``.  Empty items are
+    skipped.
+    """
+    if values is None:
+        return ()
+    joined = values if isinstance(values, str) else ",".join(values)
+    channels: List[int] = []
+    for item in joined.split(","):
+        if not item:
+            continue
+        if not (item.isascii() and item.isdigit()) or int(item) >= IMEX_CHANNEL_LIMIT:
+            raise ImexError(f"unsupported IMEX channel value: {item}")
+        channel = int(item)
+        if channel not in channels:
+            channels.append(channel)
+    return tuple(channels)
