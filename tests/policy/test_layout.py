@@ -123,6 +123,4 @@ def test_unsupported_machine(tmp_path):
 
 def test_default_machine(tmp_path):
     touch(tmp_path, "/etc/debian_version")
-    if os.uname().machine not in ("x86_64", "aarch64", "ppc64le"):
-        pytest.skip("unsupported host architecture")
     assert detect_layout(str(tmp_path)).libs_dir.endswith(os.uname().machine + "-linux-gnu")

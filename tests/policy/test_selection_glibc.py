@@ -12,9 +12,8 @@ from hypothesis import strategies as st
 
 from nvcontainer.policy import selection
 
-_name = ctypes.util.find_library("c")
-libc: Any = ctypes.CDLL(_name) if _name else None
-pytestmark = pytest.mark.skipif(libc is None or "libc.so" not in str(_name), reason="needs glibc")
+# The project's machines (and CI) are glibc systems: the real sscanf/strtoumax are the oracle.
+libc: Any = ctypes.CDLL("libc.so.6")
 
 tokens = st.text(alphabet="0123456789abcdefABCDEFxX:.+- \t", max_size=20)
 
