@@ -51,8 +51,8 @@ def register(app: typer.Typer) -> None:
         driver = discover(opts.root, opts.ldcache, dev_root=opts.dev_root, options=DriverOptions(
             no_persistenced=no_persistenced, no_fabricmanager=no_fabricmanager, no_gsp_firmware=no_gsp_firmware))
         selection = select_devices(driver, device)
-        cfg = mig_config_gpus(driver, selection, ",".join(mig_config)) if mig_config else ()
-        mon = mig_monitor_gpus(driver, selection, ",".join(mig_monitor)) if mig_monitor else ()
+        cfg = mig_config_gpus(selection, mig_config).gpus
+        mon = mig_monitor_gpus(selection, mig_monitor).gpus
         from nvcontainer.discovery.devices import mig_minors
 
         minors = mig_minors(driver.dev_root) if (cfg or mon) else {}

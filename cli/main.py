@@ -78,10 +78,11 @@ def main(
 
 
 def _register() -> None:
-    from cli import info, listing
+    from cli import configure, info, listing
 
     info.register(app)
     listing.register(app)
+    configure.register(app)
 
 
 def _normalize(argv: List[str]) -> List[str]:

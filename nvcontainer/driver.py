@@ -59,6 +59,7 @@ class Gpu:
     migs: Tuple[MigDevice, ...] = ()
     utilization_gpu: Optional[int] = None  # percent
     utilization_memory: Optional[int] = None
+    proc_dir: Optional[str] = None  # /proc/driver/nvidia/gpus/<bus id> as found under the dev root
 
 
 @dataclass(frozen=True)

@@ -150,6 +150,7 @@ def _dlerror_text(exc: OSError, name: str) -> str:
     marker = f"cannot load library '{name}': "
     if text.startswith(marker):
         text = text[len(marker):]
+    text = text.split("  Additionally,")[0].rstrip().rstrip(".")  # cffi's note about ctypes.util.find_library
     head, sep, tail = text.rpartition(":")
     return (head + sep + tail.lower()).strip() if sep else text.lower()
 

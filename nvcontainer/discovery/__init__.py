@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional, Tuple
 
-from nvcontainer.driver import Driver
+from nvcontainer.driver import Driver, Library
+
+if TYPE_CHECKING:
+    from nvcontainer.bindings.nvml import Nvml
 
 DEFAULT_LDCACHE = "/etc/ld.so.cache"
 
@@ -36,7 +39,7 @@ def _cuda_string(version: int) -> str:
     return f"{version // 1000}.{version % 100 // 10}"
 
 
-def load_driver_nvml(root: str, ldcache: Optional[str] = None):  # type: ignore[no-untyped-def]
+def load_driver_nvml(root: str, ldcache: Optional[str] = None) -> Nvml:
     """The initialised NVML of the driver under ``root`` (found through its ld cache)."""
     from nvcontainer.bindings import nvml as nv
     from nvcontainer.discovery.ldcache import host_arch_flags, read_ldcache
@@ -65,8 +68,8 @@ def discover(root: str = "/", ldcache: Optional[str] = None, *, dev_root: Option
              options: Optional[DriverOptions] = None) -> Driver:
     """Find the driver under ``root`` and describe it (raises ``NvcError`` with a stage)."""
     from nvcontainer.bindings import nvml as nv
-    from nvcontainer.discovery import devices, files, gpus, libraries
     from nvcontainer.discovery import components as c
+    from nvcontainer.discovery import devices, files, gpus, libraries
     from nvcontainer.discovery.ldcache import host_arch_flags, read_ldcache
     from nvcontainer.errors import DetectionError, NvcError, NvmlError
     from nvcontainer.securepath import join_in_root
@@ -95,7 +98,7 @@ def discover(root: str = "/", ldcache: Optional[str] = None, *, dev_root: Option
         raise DetectionError(exc.message) from None
     libs, missing = libraries.find_libraries(root, cache, arch64, version, want64=True, no_glvnd=opts.no_glvnd)
     warnings += missing
-    libs32 = ()
+    libs32: Tuple[Library, ...] = ()
     if arch32 is not None:
         libs32, missing32 = libraries.find_libraries(
             root, cache, arch32, version, want64=False, no_glvnd=opts.no_glvnd, missing_label="compat32 library")
@@ -107,6 +110,14 @@ def discover(root: str = "/", ldcache: Optional[str] = None, *, dev_root: Option
                            no_fabricmanager=opts.no_fabricmanager,
                            mps_pipe_dir=opts.mps_pipe_dir or os.environ.get("CUDA_MPS_PIPE_DIRECTORY"))
     firmwares = () if opts.no_gsp_firmware else files.find_firmwares(root, version)
+    import logging
+
+    log = logging.getLogger("nvcontainer")
+    log.info("discovered driver %s (CUDA %s) under %s: %d GPUs", version, _cuda_string(cuda_int), root, len(gpu_list))
+    for lib_ in libs + libs32:
+        log.info("selecting %s", lib_.host_path)
+    for warning in warnings:
+        log.warning("%s", warning)
     return Driver(
         root=root,
         dev_root=dev_root,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, List, Optional, Tuple
 
 from nvcontainer.bindings import nvml as nv
 from nvcontainer.discovery import components as c
 from nvcontainer.discovery.devices import cap_node, gpu_node
 from nvcontainer.driver import Gpu, MigDevice
+from nvcontainer.securepath import join_in_root
 
 
 def format_bus_id(domain: int, bus: int, device: int) -> str:
@@ -50,7 +52,17 @@ def _gpu(lib: nv.Nvml, h: Any, index: int, dev_root: str, caps_major: Optional[i
         migs=migs,
         utilization_gpu=util[0] if util else None,
         utilization_memory=util[1] if util else None,
+        proc_dir=proc_dir(dev_root, pci.domain, pci.bus, pci.device),
     )
+
+
+def proc_dir(dev_root: str, domain: int, bus: int, device: int) -> Optional[str]:
+    """The GPU's /proc/driver/nvidia/gpus directory: 8-hex-digit domain first, then 4, as the original."""
+    for name in (format_bus_id(domain, bus, device), f"{domain:04x}:{bus:02x}:{device:02x}.0"):
+        path = c.PROC_GPUS.format(bus_id=name)
+        if os.path.isdir(join_in_root(dev_root, path)):
+            return path
+    return None
 
 
 def _migs(lib: nv.Nvml, parent: Any, parent_index: int, minor: int, dev_root: str,

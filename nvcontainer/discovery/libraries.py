@@ -18,7 +18,7 @@ from nvcontainer.securepath import join_in_root, resolve_in_root
 
 def _prefix_table(no_glvnd: bool) -> List[Tuple[str, str]]:
     """(prefix, component) in lookup order; glvnd or compat GL libraries, never both."""
-    table = []
+    table: List[Tuple[str, str]] = []
     for component, prefixes in c.LIBRARY_COMPONENTS:
         if component == ("graphics_glvnd" if no_glvnd else "graphics_compat"):
             continue
