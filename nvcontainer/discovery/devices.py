@@ -12,6 +12,7 @@ from typing import Dict, List, Optional, Tuple
 
 from nvcontainer.discovery import components as c
 from nvcontainer.driver import DeviceNode
+from nvcontainer.errors import NvcError
 from nvcontainer.securepath import join_in_root
 
 
@@ -20,7 +21,7 @@ def read_text(root: str, path: str) -> Optional[str]:
     try:
         with open(join_in_root(root, path), encoding="utf-8", errors="replace") as f:
             return f.read(1 << 20)
-    except OSError:
+    except (OSError, NvcError):
         return None
 
 
@@ -63,7 +64,7 @@ def node_rdev(dev_root: str, path: str) -> Optional[Tuple[int, int]]:
     """(major, minor) of the char device at ``path`` under dev_root, None if absent or not a char dev."""
     try:
         st = os.stat(join_in_root(dev_root, path))
-    except OSError:
+    except (OSError, NvcError):
         return None
     if not stat.S_ISCHR(st.st_mode):
         return None

@@ -1,0 +1,231 @@
+"""Reader for glibc's ``ld.so.cache``, the dynamic linker's library index.
+
+Library discovery looks driver libraries up in the cache of the driver root, as
+libnvidia-container's ``src/ldcache.c`` does.  Two layouts exist on disk:
+
+* the new format: a ``glibc-ld.so.cache1.1`` header followed by 24-byte entries whose key
+  and value are string offsets from the start of that header;
+* the compat format: an old ``ld.so-1.7.0`` header and 12-byte entries, padded to 8 bytes,
+  followed by a complete new-format cache.  Only the new part is read, as the original does.
+
+A file with only the old format is rejected.  Data is read in native byte order (the cache
+is generated for the machine it lives on).  Every defect of the input is reported as an
+``LdcacheError``; no other exception escapes ``parse_ldcache``.
+"""
+
+from __future__ import annotations
+
+import platform
+import struct
+from dataclasses import dataclass
+from typing import Dict, Iterable, Iterator, Optional, Tuple
+
+from nvcontainer.errors import LdcacheError
+
+# On-disk layouts ("=": native byte order, standard sizes, padding spelled out).
+OLD_MAGIC = b"ld.so-1.7.0"
+OLD_HEADER = struct.Struct("=11sxI")  # magic[11] (+1 pad), u32 nlibs
+OLD_ENTRY = struct.Struct("=iII")  # i32 flags, u32 key, u32 value
+NEW_MAGIC = b"glibc-ld.so.cache"
+NEW_VERSION = b"1.1"
+NEW_HEADER = struct.Struct("=17s3sII20x")  # magic, version, u32 nlibs, u32 table_size, u32 unused[5]
+NEW_ENTRY = struct.Struct("=iIIIQ")  # i32 flags, u32 key, u32 value, u32 osversion, u64 hwcap
+NEW_HEADER_ALIGN = 8
+
+# Entry type (flags & TYPE_MASK).
+TYPE_MASK = 0x00FF
+LIBC4 = 0x0000
+ELF = 0x0001
+ELF_LIBC5 = 0x0002
+ELF_LIBC6 = 0x0003
+
+# Entry architecture (flags & ARCH_MASK).
+ARCH_MASK = 0xFF00
+I386_LIB32 = 0x0000
+SPARC_LIB64 = 0x0100
+IA64_LIB64 = 0x0200
+X8664_LIB64 = 0x0300
+S390_LIB64 = 0x0400
+POWERPC_LIB64 = 0x0500
+MIPS64_LIBN32 = 0x0600
+MIPS64_LIBN64 = 0x0700
+X8664_LIBX32 = 0x0800
+ARM_LIBHF = 0x0900
+AARCH64_LIB64 = 0x0A00
+ARM_LIBSF = 0x0B00
+MIPS_LIB32_NAN2008 = 0x0C00
+MIPS64_LIBN32_NAN2008 = 0x0D00
+MIPS64_LIBN64_NAN2008 = 0x0E00
+RISCV_FLOAT_ABI_SOFT = 0x0F00
+RISCV_FLOAT_ABI_DOUBLE = 0x1000
+LARCH_FLOAT_ABI_SOFT = 0x1100
+LARCH_FLOAT_ABI_DOUBLE = 0x1200
+
+# ldconfig -p wording (glibc elf/cache.c print_entry).
+_TYPE_NAMES: Dict[int, str] = {LIBC4: "libc4", ELF: "ELF", ELF_LIBC5: "libc5", ELF_LIBC6: "libc6"}
+_ARCH_NAMES: Dict[int, str] = {
+    I386_LIB32: "",
+    SPARC_LIB64: ",64bit",
+    IA64_LIB64: ",IA-64",
+    X8664_LIB64: ",x86-64",
+    S390_LIB64: ",64bit",
+    POWERPC_LIB64: ",64bit",
+    MIPS64_LIBN32: ",N32",
+    MIPS64_LIBN64: ",64bit",
+    X8664_LIBX32: ",x32",
+    ARM_LIBHF: ",hard-float",
+    AARCH64_LIB64: ",AArch64",
+    ARM_LIBSF: ",soft-float",
+    MIPS_LIB32_NAN2008: ",nan2008",
+    MIPS64_LIBN32_NAN2008: ",N32,nan2008",
+    MIPS64_LIBN64_NAN2008: ",64bit,nan2008",
+    RISCV_FLOAT_ABI_SOFT: ",soft-float",
+    RISCV_FLOAT_ABI_DOUBLE: ",double-float",
+    LARCH_FLOAT_ABI_SOFT: ",soft-float",
+    LARCH_FLOAT_ABI_DOUBLE: ",double-float",
+}
+
+# platform.machine() -> (native library arch, 32-bit compat arch or None), as in the original.
+_HOST_ARCH: Dict[str, Tuple[int, Optional[int]]] = {
+    "x86_64": (X8664_LIB64, I386_LIB32),
+    "amd64": (X8664_LIB64, I386_LIB32),
+    "aarch64": (AARCH64_LIB64, ARM_LIBHF),
+    "arm64": (AARCH64_LIB64, ARM_LIBHF),
+    "ppc64le": (POWERPC_LIB64, None),
+}
+
+
+@dataclass(frozen=True)
+class LdCacheEntry:
+    """One cache entry: ``key`` is the library name (usually a SONAME), ``value`` its path."""
+
+    key: str
+    value: str
+    flags: int
+
+    @property
+    def arch(self) -> int:
+        return self.flags & ARCH_MASK
+
+    @property
+    def type(self) -> int:
+        return self.flags & TYPE_MASK
+
+    @property
+    def is_elf(self) -> bool:
+        # The original's test: bit 0 set (LD_ELF or LD_ELF_LIBC6, but not LD_ELF_LIBC5).
+        return bool(self.flags & 1)
+
+    @property
+    def ldconfig_flags(self) -> str:
+        """The flags as ``ldconfig -p`` words them, e.g. ``libc6,x86-64`` (hwcap not included)."""
+        text = _TYPE_NAMES.get(self.type, "unknown")
+        arch = _ARCH_NAMES.get(self.arch)
+        return text + (arch if arch is not None else f",{self.arch}")
+
+
+@dataclass(frozen=True)
+class LdCache:
+    """A parsed cache; ``entries`` are in file order (the order the linker searches them)."""
+
+    entries: Tuple[LdCacheEntry, ...]
+
+    def entries_for_arch(self, arch: int) -> Iterator[LdCacheEntry]:
+        """ELF entries (in the original's sense, see ``is_elf``) built for ``arch``."""
+        for entry in self.entries:
+            if entry.is_elf and entry.arch == arch:
+                yield entry
+
+    def lookup(self, prefixes: Iterable[str], arch: int) -> Iterator[Tuple[str, LdCacheEntry]]:
+        """``(prefix, entry)`` for each entry of ``arch`` whose key starts with one of ``prefixes``.
+
+        Entries come in cache order; for each, the first matching prefix is reported.
+        """
+        prefix_list = tuple(prefixes)
+        for entry in self.entries_for_arch(arch):
+            for prefix in prefix_list:
+                if entry.key.startswith(prefix):
+                    yield prefix, entry
+                    break
+
+
+def host_arch_flags(machine: Optional[str] = None) -> Tuple[int, Optional[int]]:
+    """The cache arch flags of native and 32-bit compat libraries for ``machine`` (default: this host)."""
+    name = (machine if machine is not None else platform.machine()).lower()
+    try:
+        return _HOST_ARCH[name]
+    except KeyError:
+        raise LdcacheError(f"unsupported architecture: {name}") from None
+
+
+def read_ldcache(path: str) -> LdCache:
+    """Read and parse the cache file at ``path``."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        raise LdcacheError(f"open failed: {path}: {reason}") from None
+    return parse_ldcache(data, path)
+
+
+def parse_ldcache(data: bytes, name: str = "ld.so.cache") -> LdCache:
+    """Parse cache bytes; ``name`` is used in error messages only."""
+    start = _new_header_offset(data, name)
+    magic = NEW_MAGIC + NEW_VERSION
+    head = data[start : start + len(magic)]
+    if not magic.startswith(head) or (len(head) == 0 and start == 0):
+        raise LdcacheError(f"unsupported file format: {name}")
+    if len(data) < start + NEW_HEADER.size:
+        raise LdcacheError(f"truncated file: {name}")
+    _, _, nlibs, _ = NEW_HEADER.unpack_from(data, start)
+    first = start + NEW_HEADER.size
+    end = first + nlibs * NEW_ENTRY.size
+    if end > len(data):
+        raise LdcacheError(f"truncated file: {name}: {nlibs} entries do not fit")
+    strings = _StringTable(data, start, name)
+    entries = tuple(
+        LdCacheEntry(strings.get(key), strings.get(value), flags)
+        for flags, key, value, _osversion, _hwcap in NEW_ENTRY.iter_unpack(memoryview(data)[first:end])
+    )
+    return LdCache(entries)
+
+
+def _new_header_offset(data: bytes, name: str) -> int:
+    """Where the new-format header starts: 0, or after the old-format part of a compat file."""
+    if not data.startswith(OLD_MAGIC):
+        return 0
+    if len(data) < OLD_HEADER.size:
+        raise LdcacheError(f"truncated file: {name}")
+    _, nlibs = OLD_HEADER.unpack_from(data, 0)
+    offset = OLD_HEADER.size + nlibs * OLD_ENTRY.size
+    offset = -(-offset // NEW_HEADER_ALIGN) * NEW_HEADER_ALIGN
+    if offset >= len(data):
+        # An old-format-only cache (or a truncated compat one): the original reads neither.
+        raise LdcacheError(f"unsupported file format: {name}")
+    return offset
+
+
+class _StringTable:
+    """NUL-terminated strings at offsets from the new header, decoded once each."""
+
+    def __init__(self, data: bytes, base: int, name: str) -> None:
+        self._data = data
+        self._base = base
+        self._name = name
+        self._seen: Dict[int, str] = {}
+
+    def get(self, offset: int) -> str:
+        text = self._seen.get(offset)
+        if text is not None:
+            return text
+        begin = self._base + offset
+        if begin >= len(self._data):
+            raise LdcacheError(f"string offset out of range: {offset:#x} in {self._name}")
+        stop = self._data.find(b"\0", begin)
+        if stop < 0:
+            raise LdcacheError(f"unterminated string at offset {offset:#x} in {self._name}")
+        # surrogateescape keeps arbitrary bytes round-trippable through os.fsencode.
+        text = self._data[begin:stop].decode("utf-8", "surrogateescape")
+        self._seen[offset] = text
+        return text
