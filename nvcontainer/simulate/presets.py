@@ -1,0 +1,98 @@
+"""Built-in topologies, written as topology documents (the JSON schema of ``topology.py``).
+
+``dgx-a100`` (the default) models a DGX A100: 8 x A100-SXM4-40GB on the real DGX bus ids, GPU 0
+in MIG mode with 3g.20gb + 2g.10gb + 1g.5gb.  ``dgx-h100-2`` is two H100s on a newer driver.
+The ``dgx-a100-*`` variants inject one fault each: NVML init errors 9, 18 and 4, or GPU 3 lost.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable, Dict, List
+
+A100_BUS_IDS = ("07", "0F", "47", "4E", "87", "90", "B7", "BD")
+GIB = 1024**3
+
+
+def _dgx_a100() -> Dict[str, Any]:
+    gpus: List[Dict[str, Any]] = []
+    for minor, bus in enumerate(A100_BUS_IDS):
+        gpus.append({
+            "name": "NVIDIA A100-SXM4-40GB",
+            "brand": 14,
+            "bus_id": f"00000000:{bus}:00.0",
+            "minor": minor,
+            "compute_capability": "8.0",
+            "architecture": 7,
+            "pci_device_id": "0x20B010DE",
+            "pci_subsystem_id": "0x134710DE",
+            "memory_total": 40 * GIB,
+        })
+    gpus[0]["mig_enabled"] = True
+    gpus[0]["migs"] = [
+        {"profile": "3g.20gb", "gi": 1, "ci": 0},
+        {"profile": "2g.10gb", "gi": 5, "ci": 0},
+        {"profile": "1g.5gb", "gi": 13, "ci": 0},
+    ]
+    return {
+        "driver_version": "550.54.15",
+        "nvml_version": "12.550.54.15",
+        "cuda_version": 12040,
+        "gpus": gpus,
+    }
+
+
+def _dgx_h100_2() -> Dict[str, Any]:
+    return {
+        "driver_version": "570.124.06",
+        "nvml_version": "12.570.124.06",
+        "cuda_version": 12080,
+        "gpus": [
+            {
+                "name": "NVIDIA H100 80GB HBM3",
+                "brand": 14,
+                "bus_id": f"00000000:{bus}:00.0",
+                "minor": minor,
+                "compute_capability": "9.0",
+                "architecture": 9,
+                "pci_device_id": "0x233010DE",
+                "pci_subsystem_id": "0x16C110DE",
+                "memory_total": 80 * GIB,
+            }
+            for minor, bus in enumerate(("18", "2A"))
+        ],
+    }
+
+
+def _with(base: Callable[[], Dict[str, Any]], **changes: Any) -> Callable[[], Dict[str, Any]]:
+    def make() -> Dict[str, Any]:
+        document = base()
+        document.update(changes)
+        return document
+
+    return make
+
+
+def _gpu_lost() -> Dict[str, Any]:
+    document = _dgx_a100()
+    document["gpus"][3]["lost"] = True
+    return document
+
+
+PRESETS: Dict[str, Callable[[], Dict[str, Any]]] = {
+    "dgx-a100": _dgx_a100,
+    "dgx-h100-2": _dgx_h100_2,
+    "dgx-a100-driver-not-loaded": _with(_dgx_a100, init_error=9),
+    "dgx-a100-rm-mismatch": _with(_dgx_a100, init_error=18),
+    "dgx-a100-no-permission": _with(_dgx_a100, init_error=4),
+    "dgx-a100-gpu-lost": _gpu_lost,
+}
+
+DEFAULT_PRESET = "dgx-a100"
+
+
+def preset_document(name: str) -> Dict[str, Any]:
+    """A fresh copy of a preset's topology document (KeyError for unknown names)."""
+    document = copy.deepcopy(PRESETS[name]())
+    document["name"] = name
+    return document
