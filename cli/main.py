@@ -12,8 +12,12 @@ import platform
 import sys
 from typing import List, Optional
 
-import click
 import typer
+
+try:  # typer >= 0.26 vendors click
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover - older typer
+    from click import exceptions as click_exceptions  # type: ignore[no-redef]
 
 import nvcontainer
 from cli.context import GlobalOptions
@@ -112,11 +116,14 @@ def run(argv: Optional[List[str]] = None) -> None:
         if hint:
             print(hint, file=sys.stderr)
         sys.exit(1)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         sys.exit(1)
-    except click.ClickException as exc:
+    except click_exceptions.NoArgsIsHelpError as exc:
+        print(exc.format_message(), file=sys.stderr)
+        sys.exit(1)
+    except click_exceptions.ClickException as exc:
         print(f"{PROG}: input error: {exc.format_message()}", file=sys.stderr)
         sys.exit(1)
     sys.exit(0)

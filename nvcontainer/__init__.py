@@ -7,9 +7,13 @@ Importing this package is cheap: the heavy modules load on first use of the name
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 __version__ = "0.1.0"
+
+# The library logs to "nvcontainer"; only a front end's --debug file shows it (never stderr).
+logging.getLogger("nvcontainer").addHandler(logging.NullHandler())
 
 # name -> module that defines it; resolved lazily so `import nvcontainer` stays fast for the hook.
 _EXPORTS = {

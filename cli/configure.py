@@ -1,0 +1,72 @@
+"""``nvc-cli configure``: give a container GPU support (or, with ``--dry-run``, print the Plan)."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+from cli.context import GlobalOptions
+
+CAPABILITY_FLAGS = ("utility", "compute", "video", "graphics", "display", "ngx", "compat32")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("configure")
+    def configure(
+        ctx: typer.Context,
+        rootfs: str = typer.Argument(..., metavar="ROOTFS", help="The container's root filesystem (absolute)."),
+        pid: Optional[int] = typer.Option(None, "--pid", "-p", metavar="PID", help="Container PID."),
+        device: Optional[List[str]] = typer.Option(
+            None, "--device", "-d", metavar="ID", help="Device UUID(s) or index(es) to isolate."),
+        require: Optional[List[str]] = typer.Option(
+            None, "--require", "-r", metavar="EXPR", help="Check container requirements."),
+        ldconfig: Optional[str] = typer.Option(
+            None, "--ldconfig", "-l", metavar="PATH", help="Path to the ldconfig binary ('@' prefix: on the host)."),
+        compute: bool = typer.Option(False, "--compute", "-c", help="Enable compute capability."),
+        utility: bool = typer.Option(False, "--utility", "-u", help="Enable utility capability."),
+        video: bool = typer.Option(False, "--video", "-v", help="Enable video capability."),
+        graphics: bool = typer.Option(False, "--graphics", "-g", help="Enable graphics capability."),
+        display: bool = typer.Option(False, "--display", "-D", help="Enable display capability."),
+        ngx: bool = typer.Option(False, "--ngx", "-n", help="Enable ngx capability."),
+        compat32: bool = typer.Option(False, "--compat32", help="Enable 32bits compatibility."),
+        mig_config: Optional[List[str]] = typer.Option(
+            None, "--mig-config", metavar="ID", help="Enable configuration of MIG devices (only 'all')."),
+        mig_monitor: Optional[List[str]] = typer.Option(
+            None, "--mig-monitor", metavar="ID", help="Enable monitoring of MIG devices (only 'all')."),
+        imex_channel: Optional[List[str]] = typer.Option(
+            None, "--imex-channel", metavar="CHANNEL", help="IMEX channel ID(s) to inject."),
+        no_cgroups: bool = typer.Option(False, "--no-cgroups", help="Don't use cgroup enforcement."),
+        no_devbind: bool = typer.Option(False, "--no-devbind", help="Don't bind mount devices."),
+        no_persistenced: bool = typer.Option(
+            False, "--no-persistenced", help="Don't include the NVIDIA persistenced socket."),
+        no_fabricmanager: bool = typer.Option(
+            False, "--no-fabricmanager", help="Don't include the NVIDIA fabricmanager socket."),
+        no_gsp_firmware: bool = typer.Option(False, "--no-gsp-firmware", help="Don't include GSP Firmware."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Print the Plan as JSON and change nothing."),
+    ) -> None:
+        """Configure a container with GPU support by exposing device drivers to it.
+
+        Enters the mount namespace of the container process PID (or, without --pid, of the
+        parent process as seen through ROOTFS/proc) and mounts what the capabilities need.
+        The container must be created but not started (no pivot_root yet).
+        """
+        from cli import render
+        from nvcontainer import configure as conf
+        from nvcontainer.discovery import DriverOptions
+
+        opts: GlobalOptions = ctx.obj
+        flags = dict(utility=utility, compute=compute, video=video, graphics=graphics, display=display,
+                     ngx=ngx, compat32=compat32)
+        request = conf.Request(
+            rootfs=rootfs, devices=device, capabilities=[k for k in CAPABILITY_FLAGS if flags[k]],
+            requirements=require or [], mig_config=mig_config, mig_monitor=mig_monitor,
+            imex_channels=imex_channel, no_cgroups=no_cgroups, no_devbind=no_devbind)
+        driver_options = DriverOptions(no_persistenced=no_persistenced, no_fabricmanager=no_fabricmanager,
+                                       no_gsp_firmware=no_gsp_firmware)
+        the_plan = conf.plan(request, root=opts.root, ldcache=opts.ldcache, dev_root=opts.dev_root,
+                             options=driver_options)
+        if dry_run:
+            typer.echo(render.to_json(the_plan), nl=False)
+            return
+        conf.apply(the_plan, rootfs, pid)
