@@ -1,0 +1,205 @@
+"""Mount a Plan into a rootfs, from inside the container's mount namespace.
+
+Every target is resolved inside the rootfs without following symlinks out of it
+(``nvcontainer.securepath``); the placeholder is created there, owned by the container's
+user; the mount goes through descriptors of the checked source and target, so a path
+swapped after the check cannot redirect it.  Sources are opened ``O_PATH|O_NOFOLLOW`` and
+must be what the Plan says (a file, a directory, a socket, or the very device node):
+a symlink or a directory where a file belongs is refused (CVE-2024-0132/0133).  On any
+error everything done so far is undone and the error is raised.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import stat
+from dataclasses import dataclass
+from typing import Dict, Optional, Tuple
+
+from nvcontainer.apply.journal import Journal
+from nvcontainer.bindings import mounts
+from nvcontainer.discovery import components as c
+from nvcontainer.errors import MountError, NvcError, PathError
+from nvcontainer.plan import BindMount, Plan, Tmpfs
+from nvcontainer.securepath import create_file_in_root, mkdirs_in_root, open_in_root
+
+log = logging.getLogger("nvcontainer")
+
+_KIND_TYPES = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "chardev": stat.S_IFCHR, "socket": stat.S_IFSOCK}
+
+
+@dataclass(frozen=True)
+class Owner:
+    uid: int
+    gid: int
+
+
+def _flags(flags: Tuple[str, ...]) -> Dict[str, bool]:
+    return {"readonly": "ro" in flags, "nosuid": "nosuid" in flags, "nodev": "nodev" in flags,
+            "noexec": "noexec" in flags}
+
+
+def _os_error(exc: OSError, what: str) -> MountError:
+    return MountError(f"{what}: {os.strerror(exc.errno or errno.EIO).lower()}")
+
+
+def _open_source(m: BindMount) -> int:
+    try:
+        fd = os.open(m.source, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        raise _os_error(exc, f"open failed: {m.source}") from None
+    st = os.fstat(fd)
+    want = _KIND_TYPES[m.kind]
+    if stat.S_IFMT(st.st_mode) != want:
+        os.close(fd)
+        raise MountError(f"unexpected source file mode {stat.S_IFMT(st.st_mode):o} for {m.source}")
+    if m.rdev is not None and (os.major(st.st_rdev), os.minor(st.st_rdev)) != m.rdev:
+        os.close(fd)
+        raise MountError(f"invalid device node: {m.source}")
+    return fd
+
+
+class Applier:
+    def __init__(self, rootfs: str, owner: Owner) -> None:
+        self.rootfs = rootfs
+        self.owner = owner
+        self.journal = Journal(rootfs)
+        self._tmpfs: list = []  # (mount fd, Tmpfs) to remount read-only at the end
+
+    # -- targets ------------------------------------------------------------------------------------
+    def _target(self, path: str, kind: str) -> int:
+        """Create (if needed) and open the placeholder at ``path``; O_PATH fd of exactly that inode."""
+        uid, gid = self.owner.uid, self.owner.gid
+        if kind == "dir":
+            self.journal.made(mkdirs_in_root(self.rootfs, path, 0o755, uid, gid))
+        else:
+            reuse = (stat.S_IFREG, stat.S_IFCHR) if kind == "chardev" else (stat.S_IFREG,)
+            self.journal.made(create_file_in_root(self.rootfs, path, 0o644, uid, gid, reuse_types=reuse))
+        fd = open_in_root(self.rootfs, path, os.O_PATH, follow_final=False)
+        st = os.fstat(fd)
+        is_dir = stat.S_ISDIR(st.st_mode)
+        if is_dir != (kind == "dir") or stat.S_ISLNK(st.st_mode):
+            os.close(fd)
+            raise PathError(f"file creation failed: {path}: unexpected file type")
+        return fd
+
+    def _dir_target(self, path: str) -> int:
+        try:
+            return self._target(path, "dir")
+        except PathError:
+            if path != c.PROC_DRIVER:
+                raise
+        # No NVIDIA kernel module on this host (a simulated driver): /proc/driver/nvidia cannot be
+        # made inside procfs, so a tmpfs over /proc/driver holds it.
+        parent = os.path.dirname(path)
+        fd = self._target(parent, "dir")
+        try:
+            self.journal.mounted(mounts.tmpfs_mount_fd(fd, 0o555))
+        finally:
+            os.close(fd)
+        log.info("mounted a tmpfs on %s (no driver entry in procfs)", parent)
+        return self._target(path, "dir")
+
+    # -- steps --------------------------------------------------------------------------------------
+    def tmpfs(self, t: Tmpfs) -> None:
+        fd = self._dir_target(t.target)
+        try:
+            mfd = mounts.tmpfs_mount_fd(fd, t.mode)
+        except OSError as exc:
+            raise _os_error(exc, f"mount operation failed: tmpfs on {t.target}") from None
+        finally:
+            os.close(fd)
+        self.journal.mounted(mfd)
+        self._tmpfs.append((mfd, t))
+        for f in t.files:
+            data = f.content
+            if data is None and f.source is not None:
+                try:
+                    with open(f.source, encoding="utf-8", errors="surrogateescape") as src:
+                        data = src.read()
+                except FileNotFoundError:
+                    continue  # e.g. no registry file: the original skips it
+                except OSError as exc:
+                    raise _os_error(exc, f"open failed: {f.source}") from None
+                for old, new in f.substitutions:
+                    data = data.replace(old, new)
+            out = os.open(f.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                          f.mode, dir_fd=mfd)
+            try:
+                os.write(out, (data or "").encode("utf-8", "surrogateescape"))
+                os.fchmod(out, f.mode)
+            finally:
+                os.close(out)
+        log.info("mounted tmpfs %s with %d files", t.target, len(t.files))
+
+    def bind(self, m: BindMount) -> None:
+        src = _open_source(m)
+        try:
+            dst = self._target(m.target, m.kind)
+            try:
+                mfd = mounts.bind_mount_fd(src, dst, **_flags(m.flags))
+            except OSError as exc:
+                raise _os_error(exc, f"mount operation failed: {m.source}") from None
+            finally:
+                os.close(dst)
+        finally:
+            os.close(src)
+        self.journal.mounted(mfd)
+        log.info("mounted %s at %s (%s)", m.source, m.target, ",".join(m.flags))
+
+    def symlink(self, path: str, target: str) -> None:
+        parent, name = os.path.split(path)
+        dir_fd = open_in_root(self.rootfs, parent, follow_final=True)
+        try:
+            try:
+                os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                return  # something is there already: leave it
+            except FileNotFoundError:
+                pass
+            os.symlink(target, name, dir_fd=dir_fd)
+            os.chown(name, self.owner.uid, self.owner.gid, dir_fd=dir_fd, follow_symlinks=False)
+            self.journal.symlinks.append((parent, name))
+        except OSError as exc:
+            raise _os_error(exc, f"symlink creation failed: {path}") from None
+        finally:
+            os.close(dir_fd)
+        log.info("symlinked %s -> %s", path, target)
+
+    def seal(self) -> None:
+        for mfd, _t in self._tmpfs:
+            mounts.remount_fd(mfd, readonly=True, nosuid=True, nodev=True, noexec=True)
+
+
+def apply_plan(plan: Plan, rootfs: str, owner: Owner) -> int:
+    """Mount ``plan`` into ``rootfs`` in the current mount namespace; returns the mounts made."""
+    applier = Applier(rootfs, owner)
+    try:
+        for t in plan.tmpfs:
+            applier.tmpfs(t)
+        for m in plan.mounts:
+            applier.bind(m)
+        for s in plan.symlinks:
+            applier.symlink(s.path, s.target)
+        applier.seal()
+    except BaseException as exc:
+        applier.journal.undo()
+        if isinstance(exc, NvcError):
+            raise
+        if isinstance(exc, OSError):
+            raise _os_error(exc, f"mount operation failed: {exc.filename or rootfs}") from None
+        raise
+    count = len(applier.journal.mount_fds)
+    applier.journal.close()
+    return count
+
+
+def owner_of(pid: Optional[int], rootfs: str) -> Owner:
+    """The container's user: the owner of /proc/<pid> (standalone: <rootfs>/proc/<ppid>)."""
+    path = f"/proc/{pid}" if pid else os.path.join(rootfs, "proc", str(os.getppid()))
+    try:
+        st = os.stat(path)
+    except OSError:
+        return Owner(0, 0)
+    return Owner(st.st_uid, st.st_gid)

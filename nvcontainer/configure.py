@@ -1,0 +1,124 @@
+"""``configure``: give a container its GPUs — discover, decide (a Plan), apply.
+
+``plan(...)`` is the pure half (no root needed): the Plan a container would get.
+``configure(...)`` also applies it inside the mount namespace of process ``pid``, from a
+forked child, so the caller's process (perhaps a long-lived library user) never changes
+namespace.  Without ``pid``, the original's standalone meaning: the namespace of our parent
+process as seen through ``<rootfs>/proc``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+from dataclasses import dataclass
+from typing import Optional, Sequence, Union
+
+from nvcontainer.discovery import DriverOptions, discover
+from nvcontainer.discovery.devices import mig_minors
+from nvcontainer.driver import Driver
+from nvcontainer.errors import ContainerError, InputError
+from nvcontainer.plan import Plan, PlanOptions, build_plan
+from nvcontainer.policy.capabilities import Capabilities, parse_capability_flags
+from nvcontainer.policy.imex import parse_imex_channels
+from nvcontainer.policy.layout import detect_layout
+from nvcontainer.policy.requirements import check_requirements, requirement_targets
+from nvcontainer.policy.selection import mig_config_gpus, mig_monitor_gpus, select_devices
+
+log = logging.getLogger("nvcontainer")
+
+DeviceSpec = Union[str, Sequence[str], None]
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a container asks for, in the terms of ``nvc-cli configure``'s options."""
+
+    rootfs: str
+    devices: DeviceSpec = None
+    capabilities: Union[Capabilities, Sequence[str]] = ("utility",)
+    requirements: Sequence[str] = ()
+    mig_config: DeviceSpec = None
+    mig_monitor: DeviceSpec = None
+    imex_channels: Union[str, Sequence[str], None] = None
+    no_cgroups: bool = False
+    no_devbind: bool = False
+
+
+@dataclass(frozen=True)
+class Result:
+    plan: Plan
+    mounts: int
+
+
+def _check_rootfs(rootfs: str) -> str:
+    if not rootfs or not os.path.isabs(rootfs) or os.path.normpath(rootfs) == "/":
+        raise InputError("invalid rootfs directory")
+    return os.path.normpath(rootfs)
+
+
+def make_plan(driver: Driver, request: Request) -> Plan:
+    """The Plan for ``request`` against an already discovered ``driver`` (pure but for layout)."""
+    rootfs = _check_rootfs(request.rootfs)
+    caps = request.capabilities
+    if not isinstance(caps, Capabilities):
+        caps = parse_capability_flags(list(caps))
+    selection = select_devices(driver, request.devices)
+    mig_cfg = mig_config_gpus(selection, request.mig_config)
+    mig_mon = mig_monitor_gpus(selection, request.mig_monitor)
+    check_requirements(list(request.requirements), driver, requirement_targets(selection))
+    minors = tuple(sorted(mig_minors(driver.dev_root).items())) if (mig_cfg.all or mig_mon.all) else ()
+    options = PlanOptions(
+        no_devbind=request.no_devbind,
+        no_cgroups=request.no_cgroups,
+        compat32_machine=platform.machine(),
+        mig_config=mig_cfg.gpus,
+        mig_monitor=mig_mon.gpus,
+        imex_channels=parse_imex_channels(request.imex_channels),
+        mig_minors=minors,
+    )
+    return build_plan(driver, selection, caps, detect_layout(rootfs), options)
+
+
+def plan(request: Request, *, root: str = "/", ldcache: Optional[str] = None, dev_root: Optional[str] = None,
+         options: Optional[DriverOptions] = None) -> Plan:
+    """Discover the driver under ``root`` and return the Plan for ``request``; touches nothing."""
+    return make_plan(discover(root, ldcache, dev_root=dev_root, options=options), request)
+
+
+def apply(the_plan: Plan, rootfs: str, pid: Optional[int] = None) -> Result:
+    """Apply ``the_plan`` in the mount namespace of ``pid`` (from a forked child)."""
+    from nvcontainer.apply.mounting import apply_plan, owner_of
+    from nvcontainer.bindings import mntns
+
+    rootfs = _check_rootfs(rootfs)
+    owner = owner_of(pid, rootfs)
+
+    def work() -> int:
+        return apply_plan(the_plan, rootfs, owner)
+
+    try:
+        if pid:
+            count = mntns.run_in_mount_namespace(pid, work)
+        else:
+            ns_path = os.path.join(rootfs, "proc", str(os.getppid()), "ns", "mnt")
+            fd = os.open(ns_path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                count = mntns.run_in_namespace_fd(fd, mntns.linux.CLONE_NEWNS, work)
+            finally:
+                os.close(fd)
+    except (ProcessLookupError, FileNotFoundError) as exc:
+        raise ContainerError(f"open failed: {exc.filename or pid}: no such process") from None
+    except mntns.NamespaceCallError as exc:
+        raise ContainerError(str(exc)) from None
+    return Result(the_plan, count)
+
+
+def configure(request: Request, *, pid: Optional[int] = None, root: str = "/", ldcache: Optional[str] = None,
+              dev_root: Optional[str] = None, options: Optional[DriverOptions] = None) -> Result:
+    """Give the container of ``pid`` (rootfs ``request.rootfs``) what ``request`` asks for."""
+    the_plan = plan(request, root=root, ldcache=ldcache, dev_root=dev_root, options=options)
+    for warning in the_plan.warnings:
+        log.warning("%s", warning)
+    return apply(the_plan, request.rootfs, pid)

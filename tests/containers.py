@@ -1,0 +1,123 @@
+"""Real containers for tests: busybox root filesystems, processes in their own mount
+namespace (``unshare -m``), and runc bundles with prestart hooks."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+BUSYBOX = shutil.which("busybox") or "/bin/busybox"
+APPLETS = ("sh", "ls", "cat", "stat", "echo", "test", "readlink", "find", "sleep", "true", "mount", "head")
+NVC = [sys.executable, "-m", "cli.main"]
+
+
+def make_rootfs(path: Path, *, debian: bool = True, glibc: bool = False) -> Path:
+    """A busybox root filesystem; ``glibc`` copies the host's loader and libc for dynamic programs."""
+    for d in ("bin", "dev", "proc", "sys", "tmp", "etc", "usr/bin", "usr/lib", "sbin"):
+        (path / d).mkdir(parents=True, exist_ok=True)
+    shutil.copy2(BUSYBOX, path / "bin/busybox")
+    for applet in APPLETS:
+        (path / "bin" / applet).symlink_to("busybox")
+    if debian:
+        (path / "etc/debian_version").write_text("12.0\n")
+    if glibc:
+        libdir = path / "usr/lib/x86_64-linux-gnu"
+        libdir.mkdir(parents=True, exist_ok=True)
+        for name in ("libc.so.6", "libm.so.6"):
+            shutil.copy2(f"/lib/x86_64-linux-gnu/{name}", libdir / name)
+        (path / "lib64").mkdir(exist_ok=True)
+        shutil.copy2("/lib64/ld-linux-x86-64.so.2", path / "lib64/ld-linux-x86-64.so.2")
+        (path / "etc/ld.so.conf").write_text("/usr/lib/x86_64-linux-gnu\n/usr/lib/i386-linux-gnu\n")
+        subprocess.run(["ldconfig", "-r", str(path)], check=True)
+    return path
+
+
+def mountinfo(pid: Optional[int] = None) -> List[str]:
+    """Mount points and options (without the ids that change between reads)."""
+    lines = Path(f"/proc/{pid or 'self'}/mountinfo").read_text().splitlines()
+    return sorted(" ".join(line.split()[3:]) for line in lines)
+
+
+def tree(path: Path) -> Dict[str, str]:
+    """A listing of every entry under ``path`` with its type, to detect any change."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in dirnames + filenames:
+            p = os.path.join(dirpath, name)
+            st = os.lstat(p)
+            out[os.path.relpath(p, path)] = f"{st.st_mode:o} {st.st_size}"
+    return out
+
+
+class NamespaceProcess:
+    """A ``sleep`` in a private mount namespace, like a created-not-started container."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sleep", "600"])
+        own = os.readlink("/proc/self/ns/mnt")
+        for _ in range(200):
+            try:
+                if os.readlink(f"/proc/{self.proc.pid}/ns/mnt") != own:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.01)
+        else:
+            raise RuntimeError("unshare did not enter a new mount namespace")
+        self.pid = self.proc.pid
+
+    def run(self, *argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["nsenter", "-t", str(self.pid), "-m", *argv], capture_output=True, text=True)
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+def nvc(*args: str, env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*NVC, *args], capture_output=True, text=True, env=env)
+
+
+def runc_bundle(path: Path, args: Sequence[str], hook_argv: Optional[Sequence[str]] = None,
+                glibc: bool = False) -> Path:
+    """A runc bundle whose prestart hook runs ``hook_argv`` (with the OCI state on stdin)."""
+    rootfs = make_rootfs(path / "rootfs", glibc=glibc)
+    subprocess.run(["runc", "spec"], cwd=path, check=True)
+    config = json.loads((path / "config.json").read_text())
+    config["process"]["terminal"] = False
+    config["process"]["args"] = list(args)
+    config["root"] = {"path": "rootfs", "readonly": False}
+    if hook_argv:
+        config["hooks"] = {"prestart": [{"path": hook_argv[0], "args": list(hook_argv)}]}
+    (path / "config.json").write_text(json.dumps(config, indent=2))
+    assert rootfs.is_dir()
+    return path
+
+
+def configure_hook(path: Path, nvc_args: Sequence[str]) -> List[str]:
+    """A two-line prestart hook: read the container pid from the OCI state, exec nvc-cli configure."""
+    script = path / "hook.sh"
+    cmd = json.dumps([*NVC, *nvc_args])
+    script.write_text(
+        "#!/bin/sh\n"
+        f"exec {sys.executable} -c 'import json,os,sys; a={cmd}; "
+        "p=json.load(sys.stdin)[\"pid\"]; os.execv(a[0], a[:-1]+[\"--pid=%d\" % p, a[-1]])'\n"
+    )
+    script.chmod(0o755)
+    return [str(script)]
+
+
+def runc_run(bundle: Path, runc_root: Optional[str] = None) -> subprocess.CompletedProcess:
+    cid = "nvc-test-" + uuid.uuid4().hex[:10]
+    argv = ["runc"] + (["--root", runc_root] if runc_root else []) + ["run", "--bundle", str(bundle), cid]
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    finally:
+        subprocess.run(["runc", "delete", "--force", cid], capture_output=True)
