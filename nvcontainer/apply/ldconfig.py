@@ -1,0 +1,446 @@
+"""Run ldconfig for a container in a sandbox, as libnvidia-container's ``nvc_ldcache.c`` does.
+
+After the driver libraries are bind-mounted into a container, ``ldconfig`` must index them: make
+the soname links and rewrite the container's ``/etc/ld.so.cache``.  The container's files are
+untrusted, so the program runs locked in:
+
+* a forked child unshares new PID and IPC namespaces and forks again, so that ldconfig is PID 1
+  of a PID namespace of its own (it sees no other process);
+* that grandchild joins the container's mount namespace, unshares a private copy of it, makes
+  ``/`` private recursively, binds the rootfs on itself and pivots into it (``pivot_root``; with
+  ``no_pivot``, ``MS_MOVE`` over ``/`` and ``chroot``), so that every path ldconfig opens, symlinks
+  included, resolves inside the rootfs; nothing is ever mounted in the caller's namespace or the
+  container's own;
+* ``/proc`` (a read-only procfs of the new PID namespace for a host ldconfig, a read-only tmpfs
+  for the container's own), ``/sys`` and ``/dev`` (a read-only tmpfs holding ``fd ->
+  /proc/self/fd``) are masked, where the rootfs has those directories;
+* rlimits CPU 10 s, address space 2 GiB, 64 open files, 1 MiB file size;
+* no ambient capabilities, an empty bounding set, and an inheritable set that is empty for the
+  container's own ldconfig and holds only ``CAP_DAC_OVERRIDE`` for the host's (raised as ambient
+  when the owner is not root), as in the original's secure mode;
+* the supplementary groups are dropped and the process becomes the container owner (uid/gid),
+  with ``PR_SET_NO_NEW_PRIVS``; every descriptor but stdin/stdout/stderr is closed;
+* it runs ``ldconfig -f /etc/ld.so.conf -C /etc/ld.so.cache <dirs...>`` with an empty environment.
+
+Which ldconfig (CVE fixes of 1.17.3): ``@/path`` names a program on the *host*.  It is opened
+before entering the container, copied into a sealed memfd and executed from there
+(``fexecve``), so the container can neither replace nor alter it.  It must be a static
+executable: a dynamic one would look for its loader and libc in the container.  A plain path is
+the container's own ldconfig, untrusted: refused unless ``allow_container_ldconfig``; it is
+executed by path after the pivot, and when the container has none, there is nothing to do
+(exec ENOENT is success, as in the original).
+
+Decisions where the original leaves a choice:
+
+* a rootfs without ``/etc`` is not fixed up: ldconfig cannot write its cache and fails, and the
+  failure is reported (``process ldconfig failed with error code: 1``), as in the original;
+* lib dirs missing in the rootfs are passed anyway; ldconfig skips them silently;
+* mount points the rootfs lacks (``/proc``, ``/sys``, ``/dev``) are left alone rather than created;
+* no seccomp filter is installed (the original adds a syscall allowlist on top of all this).
+
+Errors are ``LdcacheError`` (stage ``ldcache``): ``open failed: <path>: <reason>`` for a host
+ldconfig that cannot be opened, ``process ldconfig terminated with signal <n>`` and ``process
+ldconfig failed with error code: <n>`` for the program's own end, and ``<step> failed: ...``
+for a sandbox step that failed before ldconfig started.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import resource
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, Optional, Sequence, Tuple
+
+from nvcontainer.bindings import linux, mntns
+from nvcontainer.errors import LdcacheError
+
+if TYPE_CHECKING:
+    import cffi
+
+HOST_PREFIX = "@"
+HOST_LDCONFIG = "@/sbin/ldconfig"
+HOST_LDCONFIG_REAL = "@/sbin/ldconfig.real"  # Ubuntu: /sbin/ldconfig is a wrapper script
+CACHE_PATH = "/etc/ld.so.cache"
+CONF_PATH = "/etc/ld.so.conf"
+PROCESS_NAME = "ldconfig"
+
+# (resource, limit) applied as both soft and hard limit, as in the original.
+RLIMITS: Tuple[Tuple[int, int], ...] = (
+    (resource.RLIMIT_CPU, 10),
+    (resource.RLIMIT_AS, 2 << 30),
+    (resource.RLIMIT_NOFILE, 64),
+    (resource.RLIMIT_FSIZE, 1 << 20),
+)
+
+_MASK_FLAGS = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
+_COPY_CHUNK = 1 << 20
+
+# prctl(2) options and capability numbers (linux/prctl.h, linux/capability.h, linux/securebits.h).
+_PR_CAPBSET_DROP = 24
+_PR_GET_SECUREBITS = 27
+_PR_SET_SECUREBITS = 28
+_PR_SET_NO_NEW_PRIVS = 38
+_PR_CAP_AMBIENT = 47
+_PR_CAP_AMBIENT_RAISE = 2
+_PR_CAP_AMBIENT_CLEAR_ALL = 4
+_SECBIT_NO_SETUID_FIXUP = 1 << 2
+_CAP_DAC_OVERRIDE = 1
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+# Not in bindings/linux.py (yet): prctl and capget/capset, through the already-loaded libc.
+_CAPS_CDEF = """
+int prctl(int option, ...);
+struct nvc_cap_header { uint32_t version; int pid; };
+struct nvc_cap_data { uint32_t effective; uint32_t permitted; uint32_t inheritable; };
+int capget(struct nvc_cap_header *hdrp, struct nvc_cap_data *datap);
+int capset(struct nvc_cap_header *hdrp, const struct nvc_cap_data *datap);
+"""
+_caps_loaded: Optional[Tuple[cffi.FFI, Any]] = None
+
+
+@dataclass(frozen=True)
+class _Sandbox:
+    """Everything the sandboxed child needs, computed in the caller before any fork."""
+
+    rootfs: str
+    ns_fd: int
+    argv: Tuple[str, ...]
+    exec_fd: Optional[int]  # sealed memfd of a host ldconfig; None: exec argv[0] in the rootfs
+    uid: int
+    gid: int
+    no_pivot: bool
+    cap_last: int
+    setgroups_allowed: bool
+
+    @property
+    def host(self) -> bool:
+        return self.exec_fd is not None
+
+
+class _StepError(Exception):
+    """A sandbox step failed before ldconfig could start; the message is the user-facing text."""
+
+
+def default_host_ldconfig(root: str = "/") -> str:
+    """The host ldconfig to use by default: ``@/sbin/ldconfig.real`` where the host has one.
+
+    On Ubuntu ``/sbin/ldconfig`` is a shell script around ``/sbin/ldconfig.real``; a script cannot
+    run from a memfd inside a container, the static binary behind it can.
+    """
+    real = os.path.join(root, HOST_LDCONFIG_REAL[len(HOST_PREFIX):].lstrip("/"))
+    return HOST_LDCONFIG_REAL if os.path.isfile(real) else HOST_LDCONFIG
+
+
+def run_ldconfig(
+    pid: int,
+    rootfs: str,
+    lib_dirs: Sequence[str],
+    *,
+    ldconfig: str = HOST_LDCONFIG,
+    owner_uid: int,
+    owner_gid: int,
+    allow_container_ldconfig: bool = False,
+    no_pivot: bool = False,
+) -> None:
+    """Update the ld.so cache of the container whose process is ``pid`` and root is ``rootfs``.
+
+    ``rootfs`` is the rootfs path as seen in that process's mount namespace; ``lib_dirs`` are
+    container paths.  ``ldconfig`` is ``@<host path>`` (the default) or a container path, which
+    needs ``allow_container_ldconfig``.  Runs as ``owner_uid``/``owner_gid``.  Raises
+    ``LdcacheError``; the caller's process never changes namespace.
+    """
+    if not ldconfig or ldconfig == HOST_PREFIX:
+        raise LdcacheError("invalid ldconfig path: empty")
+    host = ldconfig.startswith(HOST_PREFIX)
+    path = ldconfig[len(HOST_PREFIX):] if host else ldconfig
+    if not host and not allow_container_ldconfig:
+        raise LdcacheError(
+            f"refusing to run the container's ldconfig {path}: use a host ldconfig "
+            f"('{HOST_PREFIX}{path}') or allow the container's explicitly")
+    if not os.path.isabs(path):
+        raise LdcacheError(f"invalid ldconfig path: {path}: not an absolute path")
+    _caps_lib()  # load the FFI here: the children only call it
+    cap_last = _cap_last_cap()
+    setgroups_allowed = _setgroups_allowed()
+    argv = (path, "-f", CONF_PATH, "-C", CACHE_PATH, *lib_dirs)
+    exec_fd = _host_program(path) if host else None
+    try:
+        try:
+            ns_fd = mntns.open_mount_namespace(pid)
+        except OSError as exc:
+            raise LdcacheError(f"open failed: /proc/{pid}/ns/mnt: {_reason(exc)}") from None
+        try:
+            spec = _Sandbox(rootfs=rootfs, ns_fd=ns_fd, argv=argv, exec_fd=exec_fd, uid=owner_uid,
+                            gid=owner_gid, no_pivot=no_pivot, cap_last=cap_last,
+                            setgroups_allowed=setgroups_allowed)
+            try:
+                status = mntns.call_in_child(lambda: _supervise(spec))
+            except mntns.NamespaceCallError as exc:
+                raise LdcacheError(f"ldconfig sandbox failed: {exc}") from None
+        finally:
+            os.close(ns_fd)
+    finally:
+        if exec_fd is not None:
+            os.close(exec_fd)
+    _check_status(status)
+
+
+def _check_status(status: int) -> None:
+    if os.WIFSIGNALED(status):
+        raise LdcacheError(f"process {PROCESS_NAME} terminated with signal {os.WTERMSIG(status)}")
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise LdcacheError(f"process {PROCESS_NAME} failed with error code: {code}")
+
+
+# --- the host program: a sealed in-memory copy -------------------------------------------------
+
+
+def _host_program(path: str) -> int:
+    """A sealed, close-on-exec memfd holding a copy of the static executable ``path``."""
+    try:
+        src = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise LdcacheError(f"open failed: {path}: {_reason(exc)}") from None
+    memfd = -1
+    try:
+        memfd = os.memfd_create(PROCESS_NAME, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+        while True:
+            chunk = os.read(src, _COPY_CHUNK)
+            if not chunk:
+                break
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(memfd, view):]
+        seals = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SEAL
+        fcntl.fcntl(memfd, fcntl.F_ADD_SEALS, seals)
+        _check_static(memfd, path)
+    except OSError as exc:
+        if memfd >= 0:
+            os.close(memfd)
+        raise LdcacheError(f"copy failed: {path}: {_reason(exc)}") from None
+    except BaseException:
+        if memfd >= 0:
+            os.close(memfd)
+        raise
+    finally:
+        os.close(src)
+    return memfd
+
+
+def _check_static(fd: int, path: str) -> None:
+    """Refuse what cannot run from a memfd inside an arbitrary rootfs: scripts, dynamic ELF."""
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+
+    if os.pread(fd, 4, 0) != b"\x7fELF":
+        raise LdcacheError(f"invalid ldconfig binary: {path}: not an ELF executable "
+                           "(a host ldconfig must be a static binary)")
+    with os.fdopen(os.dup(fd), "rb") as stream:
+        try:
+            elf = ELFFile(stream)
+            if elf["e_type"] not in ("ET_EXEC", "ET_DYN"):
+                raise LdcacheError(f"invalid ldconfig binary: {path}: not an executable")
+            dynamic = any(seg["p_type"] == "PT_INTERP" for seg in elf.iter_segments())
+        except ELFError as exc:
+            raise LdcacheError(f"invalid ldconfig binary: {path}: {str(exc).lower()}") from None
+    if dynamic:
+        raise LdcacheError(f"invalid ldconfig binary: {path}: dynamically linked; "
+                           "a host ldconfig must be static to run inside the container")
+
+
+# --- the children -----------------------------------------------------------------------------
+
+
+def _supervise(spec: _Sandbox) -> int:
+    """In the first child: new PID and IPC namespaces, fork the sandbox, return its wait status."""
+    linux.unshare(linux.CLONE_NEWPID | linux.CLONE_NEWIPC)
+    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        _sandbox(spec, write_fd)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as pipe:
+        report = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if report:
+        raise LdcacheError(report.decode("utf-8", "replace"))
+    return status
+
+
+def _sandbox(spec: _Sandbox, report_fd: int) -> NoReturn:
+    """In the grandchild, PID 1 of the new namespace: lock in, then exec ldconfig; never returns.
+
+    A failed step writes its message to ``report_fd`` (close-on-exec: a successful exec closes it
+    without a word) and exits.
+    """
+    try:
+        try:
+            _enter_rootfs(spec)
+            _mask_kernel_filesystems(spec.host)
+            _drop_privileges(spec)
+            _exec(spec, report_fd)
+        except _StepError as exc:
+            message = str(exc)
+        except BaseException as exc:  # anything else is a bug; report it rather than hang
+            message = f"ldconfig sandbox failed: {exc!r}"
+        _write_all(report_fd, message.encode("utf-8", "replace"))
+    finally:
+        os._exit(1)
+
+
+def _step(name: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    try:
+        return call(*args, **kwargs)
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename is not None else ""
+        raise _StepError(f"{name} failed{where}: {_reason(exc)}") from None
+
+
+def _enter_rootfs(spec: _Sandbox) -> None:
+    """Join the container's mount namespace, take a private copy of it and make the rootfs ``/``."""
+    _step("setns", linux.setns, spec.ns_fd, linux.CLONE_NEWNS)
+    _step("unshare", linux.unshare, linux.CLONE_NEWNS)
+    _step("mount operation", linux.mount, None, "/", None, linux.MS_PRIVATE | linux.MS_REC)
+    _step("mount operation", linux.mount, spec.rootfs, spec.rootfs, None, linux.MS_BIND | linux.MS_REC)
+    _step("change directory", os.chdir, spec.rootfs)
+    if spec.no_pivot:
+        _step("mount operation", linux.mount, ".", "/", None, linux.MS_MOVE)
+        _step("change root", os.chroot, ".")
+    else:
+        _step("change root", linux.pivot_root, ".", ".")
+        _step("unmount", linux.umount2, ".", linux.MNT_DETACH)
+    _step("change directory", os.chdir, "/")
+
+
+def _mask_kernel_filesystems(host: bool) -> None:
+    """Hide the container's /proc, /sys and /dev behind read-only, nearly empty file systems."""
+    proc_done = False
+    if host and os.path.isdir("/proc"):
+        # A procfs of the new PID namespace: it shows ldconfig alone.
+        try:
+            linux.mount("proc", "/proc", "proc", _MASK_FLAGS | linux.MS_RDONLY)
+            proc_done = True
+        except OSError:
+            proc_done = False  # e.g. refused in a user namespace: tmpfs then
+    for target in ("/sys",) if proc_done else ("/proc", "/sys"):
+        if os.path.isdir(target):
+            _step("mount operation", linux.mount, "tmpfs", target, "tmpfs", _MASK_FLAGS | linux.MS_RDONLY,
+                  "size=0,mode=0555")
+    if os.path.isdir("/dev"):
+        _step("mount operation", linux.mount, "tmpfs", "/dev", "tmpfs", _MASK_FLAGS, "size=4k,mode=0755")
+        _step("symlink", os.symlink, "/proc/self/fd", "/dev/fd")
+        _step("mount operation", linux.mount, None, "/dev", None,
+              linux.MS_REMOUNT | linux.MS_RDONLY | _MASK_FLAGS, "size=4k,mode=0755")
+
+
+def _drop_privileges(spec: _Sandbox) -> None:
+    """Capabilities as in the original's secure mode, then the owner's ids and no new privileges."""
+    keep = (1 << _CAP_DAC_OVERRIDE) if spec.host else 0
+    _prctl("clear ambient capabilities", _PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, ignore=(errno.EINVAL,))
+    _set_inheritable(keep)
+    for cap in range(spec.cap_last + 1):
+        _prctl("drop bounding capability", _PR_CAPBSET_DROP, cap, ignore=(errno.EINVAL,))
+    # Keep the permitted set across setuid so that an ambient capability can still be raised.
+    bits = _prctl("get securebits", _PR_GET_SECUREBITS)
+    _prctl("set securebits", _PR_SET_SECUREBITS, bits | _SECBIT_NO_SETUID_FIXUP)
+    if spec.setgroups_allowed:
+        _step("setgroups", os.setgroups, [])
+    _step("change gid", os.setresgid, spec.gid, spec.gid, spec.gid)
+    _step("change uid", os.setresuid, spec.uid, spec.uid, spec.uid)
+    if keep and spec.uid != 0:
+        _prctl("raise ambient capability", _PR_CAP_AMBIENT, _PR_CAP_AMBIENT_RAISE, _CAP_DAC_OVERRIDE)
+    _prctl("set no_new_privs", _PR_SET_NO_NEW_PRIVS, 1)
+
+
+def _exec(spec: _Sandbox, report_fd: int) -> None:
+    """Close every other descriptor, set the limits, exec with an empty environment."""
+    keep = sorted(fd for fd in (report_fd, spec.exec_fd) if fd is not None)
+    low = 3
+    for fd in keep:
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, max(resource.getrlimit(resource.RLIMIT_NOFILE)[0], low))
+    for res, limit in RLIMITS:
+        _step("set resource limit", resource.setrlimit, res, (limit, limit))
+    target = spec.exec_fd if spec.exec_fd is not None else spec.argv[0]
+    try:
+        os.execve(target, list(spec.argv), {})
+    except FileNotFoundError:
+        os._exit(0)  # no ldconfig in the container: nothing to do, as in the original
+    except OSError as exc:
+        raise _StepError(f"exec failed: {spec.argv[0]}: {_reason(exc)}") from None
+
+
+# --- capabilities and prctl (libc through cffi) -----------------------------------------------
+
+
+def _caps_lib() -> Tuple[cffi.FFI, Any]:
+    global _caps_loaded
+    if _caps_loaded is None:
+        import cffi
+
+        ffi = cffi.FFI()
+        ffi.cdef(_CAPS_CDEF)
+        _caps_loaded = (ffi, ffi.dlopen(None))
+    return _caps_loaded
+
+
+def _prctl(what: str, option: int, *args: int, ignore: Tuple[int, ...] = ()) -> int:
+    """``prctl(option, args...)``; an error whose errno is in ``ignore`` returns -1."""
+    ffi, lib = _caps_lib()
+    cargs = [ffi.cast("unsigned long", a) for a in args]
+    cargs += [ffi.cast("unsigned long", 0)] * (4 - len(cargs))
+    ret = int(lib.prctl(option, *cargs))
+    if ret < 0:
+        err = ffi.errno
+        if err in ignore:
+            return -1
+        raise _StepError(f"{what} failed: {os.strerror(err).lower()}")
+    return ret
+
+
+def _set_inheritable(mask: int) -> None:
+    """Set the inheritable capability set to ``mask``, keeping effective and permitted."""
+    ffi, lib = _caps_lib()
+    header = ffi.new("struct nvc_cap_header *")
+    header.version, header.pid = _LINUX_CAPABILITY_VERSION_3, 0
+    data = ffi.new("struct nvc_cap_data[2]")
+    if lib.capget(header, data) != 0:
+        raise _StepError(f"capget failed: {os.strerror(ffi.errno).lower()}")
+    data[0].inheritable = mask & 0xFFFFFFFF
+    data[1].inheritable = (mask >> 32) & 0xFFFFFFFF
+    if lib.capset(header, data) != 0:
+        raise _StepError(f"capset failed: {os.strerror(ffi.errno).lower()}")
+
+
+# --- small helpers ----------------------------------------------------------------------------
+
+
+def _cap_last_cap() -> int:
+    try:
+        with open("/proc/sys/kernel/cap_last_cap", encoding="ascii") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return 63
+
+
+def _setgroups_allowed() -> bool:
+    try:
+        with open("/proc/self/setgroups", encoding="ascii") as f:
+            return f.read().strip() != "deny"
+    except OSError:
+        return True
+
+
+def _reason(exc: OSError) -> str:
+    return (exc.strerror or str(exc)).lower()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
