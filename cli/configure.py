@@ -43,6 +43,13 @@ def register(app: typer.Typer) -> None:
         no_fabricmanager: bool = typer.Option(
             False, "--no-fabricmanager", help="Don't include the NVIDIA fabricmanager socket."),
         no_gsp_firmware: bool = typer.Option(False, "--no-gsp-firmware", help="Don't include GSP Firmware."),
+        cuda_compat_mode: str = typer.Option(
+            "mount", "--cuda-compat-mode", metavar="MODE",
+            help="CUDA compat libraries of the image newer than the driver: mount, ldconfig or disabled."),
+        no_cntlibs: bool = typer.Option(False, "--no-cntlibs", help="Same as --cuda-compat-mode=disabled."),
+        allow_container_ldconfig: bool = typer.Option(
+            False, "--allow-container-ldconfig",
+            help="Allow --ldconfig to name the container's own ldconfig (run sandboxed); default: host only."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the Plan as JSON and change nothing."),
     ) -> None:
         """Configure a container with GPU support by exposing device drivers to it.
@@ -61,7 +68,9 @@ def register(app: typer.Typer) -> None:
         request = conf.Request(
             rootfs=rootfs, devices=device, capabilities=[k for k in CAPABILITY_FLAGS if flags[k]],
             requirements=require or [], mig_config=mig_config, mig_monitor=mig_monitor,
-            imex_channels=imex_channel, no_cgroups=no_cgroups, no_devbind=no_devbind)
+            imex_channels=imex_channel, no_cgroups=no_cgroups, no_devbind=no_devbind,
+            cuda_compat_mode="disabled" if no_cntlibs else cuda_compat_mode, ldconfig=ldconfig,
+            allow_container_ldconfig=allow_container_ldconfig, no_pivot=opts.no_pivot)
         driver_options = DriverOptions(no_persistenced=no_persistenced, no_fabricmanager=no_fabricmanager,
                                        no_gsp_firmware=no_gsp_firmware)
         the_plan = conf.plan(request, root=opts.root, ldcache=opts.ldcache, dev_root=opts.dev_root,
@@ -69,4 +78,4 @@ def register(app: typer.Typer) -> None:
         if dry_run:
             typer.echo(render.to_json(the_plan), nl=False)
             return
-        conf.apply(the_plan, rootfs, pid)
+        conf.apply(the_plan, rootfs, pid, request=request)

@@ -21,6 +21,7 @@ from nvcontainer.driver import Driver
 from nvcontainer.errors import ContainerError, InputError
 from nvcontainer.plan import Plan, PlanOptions, build_plan
 from nvcontainer.policy.capabilities import Capabilities, parse_capability_flags
+from nvcontainer.policy.compat import check_mode, find_compat_libs
 from nvcontainer.policy.imex import parse_imex_channels
 from nvcontainer.policy.layout import detect_layout
 from nvcontainer.policy.requirements import check_requirements, requirement_targets
@@ -44,6 +45,10 @@ class Request:
     imex_channels: Union[str, Sequence[str], None] = None
     no_cgroups: bool = False
     no_devbind: bool = False
+    cuda_compat_mode: str = "mount"  # mount | ldconfig | disabled
+    ldconfig: Optional[str] = None  # "@/host/path" or a container path; None = the host's
+    allow_container_ldconfig: bool = False  # run the image's own ldconfig (sandboxed) if asked to
+    no_pivot: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,10 @@ def make_plan(driver: Driver, request: Request) -> Plan:
     mig_mon = mig_monitor_gpus(selection, request.mig_monitor)
     check_requirements(list(request.requirements), driver, requirement_targets(selection))
     minors = tuple(sorted(mig_minors(driver.dev_root).items())) if (mig_cfg.all or mig_mon.all) else ()
+    layout = detect_layout(rootfs)
+    compat_mode = check_mode(request.cuda_compat_mode)
+    compat_libs = () if compat_mode == "disabled" else find_compat_libs(rootfs, layout.cudart_dir,
+                                                                        driver.nvrm_version)
     options = PlanOptions(
         no_devbind=request.no_devbind,
         no_cgroups=request.no_cgroups,
@@ -77,8 +86,10 @@ def make_plan(driver: Driver, request: Request) -> Plan:
         mig_monitor=mig_mon.gpus,
         imex_channels=parse_imex_channels(request.imex_channels),
         mig_minors=minors,
+        cuda_compat_mode=compat_mode,
+        compat_libs=compat_libs,
     )
-    return build_plan(driver, selection, caps, detect_layout(rootfs), options)
+    return build_plan(driver, selection, caps, layout, options)
 
 
 def plan(request: Request, *, root: str = "/", ldcache: Optional[str] = None, dev_root: Optional[str] = None,
@@ -87,16 +98,49 @@ def plan(request: Request, *, root: str = "/", ldcache: Optional[str] = None, de
     return make_plan(discover(root, ldcache, dev_root=dev_root, options=options), request)
 
 
-def apply(the_plan: Plan, rootfs: str, pid: Optional[int] = None) -> Result:
-    """Apply ``the_plan`` in the mount namespace of ``pid`` (from a forked child)."""
+def _grant_cgroups(the_plan: Plan, pid: Optional[int], rootfs: str) -> None:
+    from nvcontainer.apply.cgroups import detect_cgroup, grant_devices
+
+    if not the_plan.device_rules:
+        return
+    if pid:
+        target = detect_cgroup(pid)
+    else:
+        target = detect_cgroup(os.getppid(), proc_root=rootfs)
+    grant_devices(target, the_plan.device_rules)
+    log.info("granted %d device rules in cgroup v%d %s", len(the_plan.device_rules), target.version, target.path)
+
+
+def apply(the_plan: Plan, rootfs: str, pid: Optional[int] = None, *, request: Optional[Request] = None) -> Result:
+    """Apply ``the_plan`` in the mount namespace of ``pid`` (from a forked child).
+
+    Device cgroup rules are granted first (unless ``request.no_cgroups``); then the mounts are
+    made and ldconfig refreshes the container's cache; a failure there undoes the mounts.
+    """
+    from nvcontainer.apply.ldconfig import default_host_ldconfig, list_dirs, remove_new_links, run_ldconfig
     from nvcontainer.apply.mounting import apply_plan, owner_of
     from nvcontainer.bindings import mntns
 
     rootfs = _check_rootfs(rootfs)
+    req = request or Request(rootfs)
     owner = owner_of(pid, rootfs)
+    if not req.no_cgroups:
+        _grant_cgroups(the_plan, pid, rootfs)
+    ldconfig = req.ldconfig or default_host_ldconfig()
+
+    def refresh_ldcache() -> None:
+        before = list_dirs(rootfs, the_plan.ldconfig_dirs)
+        try:
+            run_ldconfig(pid or os.getppid(), rootfs, the_plan.ldconfig_dirs, ldconfig=ldconfig,
+                         owner_uid=owner.uid, owner_gid=owner.gid,
+                         allow_container_ldconfig=req.allow_container_ldconfig, no_pivot=req.no_pivot)
+        except BaseException:
+            remove_new_links(rootfs, before)  # soname links of a run that failed: nothing half-done
+            raise
+        log.info("ran ldconfig %s for %s", ldconfig, " ".join(the_plan.ldconfig_dirs))
 
     def work() -> int:
-        return apply_plan(the_plan, rootfs, owner)
+        return apply_plan(the_plan, rootfs, owner, after=refresh_ldcache)
 
     try:
         if pid:
@@ -121,4 +165,4 @@ def configure(request: Request, *, pid: Optional[int] = None, root: str = "/", l
     the_plan = plan(request, root=root, ldcache=ldcache, dev_root=dev_root, options=options)
     for warning in the_plan.warnings:
         log.warning("%s", warning)
-    return apply(the_plan, request.rootfs, pid)
+    return apply(the_plan, request.rootfs, pid, request=request)

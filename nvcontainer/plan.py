@@ -40,8 +40,9 @@ class BindMount:
     target: str
     kind: str  # file | dir | chardev | socket: what the source must be and the placeholder to make
     flags: Tuple[str, ...]
-    what: str  # binary | library | library32 | firmware | ipc | device | proc
+    what: str  # binary | library | library32 | compat | firmware | ipc | device | proc
     rdev: Optional[Tuple[int, int]] = None  # for devices: the (major, minor) the source must have
+    in_rootfs: bool = False  # the source is a path inside the container (CUDA compat libraries)
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,8 @@ class PlanOptions:
     mig_monitor: Tuple[Gpu, ...] = ()
     imex_channels: Tuple[int, ...] = ()
     mig_minors: Tuple[Tuple[str, int], ...] = ()  # nvidia-caps/mig-minors, for mig-config/monitor
+    cuda_compat_mode: str = "mount"  # mount | ldconfig | disabled
+    compat_libs: Tuple[str, ...] = ()  # the image's compat libraries newer than the driver
 
 
 def _node_mount(node: DeviceNode) -> BindMount:
@@ -177,6 +180,13 @@ def build_plan(driver: Driver, selection: Selection, caps: Capabilities, layout:
                                   LIB_FLAGS, "library32"))
         ldconfig_dirs.append(layout.libs32_dir)
     symlinks = _symlinks([m for m in b.mounts if m.what in ("library", "library32")], driver.nvrm_version)
+    if opts.compat_libs and capmod.wants_compat_libs(caps):
+        if opts.cuda_compat_mode == "mount":
+            for compat in opts.compat_libs:
+                b.mount(BindMount(compat, f"{layout.libs_dir}/{os.path.basename(compat)}", "file", LIB_FLAGS,
+                                  "compat", in_rootfs=True))
+        elif opts.cuda_compat_mode == "ldconfig":
+            ldconfig_dirs.insert(0, os.path.dirname(opts.compat_libs[0]))
     for fw in driver.firmwares:
         b.mount(BindMount(fw.host_path, fw.path, "file", LIB_FLAGS, "firmware"))
     for ipc in driver.ipcs:

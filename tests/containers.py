@@ -114,10 +114,32 @@ def configure_hook(path: Path, nvc_args: Sequence[str]) -> List[str]:
     return [str(script)]
 
 
-def runc_run(bundle: Path, runc_root: Optional[str] = None) -> subprocess.CompletedProcess:
-    cid = "nvc-test-" + uuid.uuid4().hex[:10]
-    argv = ["runc"] + (["--root", runc_root] if runc_root else []) + ["run", "--bundle", str(bundle), cid]
+RUNC_V2_ROOT = "/run/nvc-test-runc-v2"
+UNIFIED = "/sys/fs/cgroup/unified"  # this host's view of the cgroup2 hierarchy
+
+
+def runc_run(bundle: Path, *, cgroup2: bool = False) -> subprocess.CompletedProcess:
+    """``runc run`` the bundle on cgroup v1 (this host's devices controller), or on cgroup v2:
+    runc in a private mount namespace with cgroup2 on /sys/fs/cgroup (see engines.md)."""
+    cid = ("nvc-cg2-" if cgroup2 else "nvc-cg1-") + uuid.uuid4().hex[:8]
+    if not cgroup2:
+        try:
+            return subprocess.run(["runc", "run", "--bundle", str(bundle), cid], capture_output=True, text=True,
+                                  timeout=120, stdin=subprocess.DEVNULL)
+        finally:
+            subprocess.run(["runc", "delete", "--force", cid], capture_output=True)
+            assert not os.path.exists(f"/sys/fs/cgroup/devices/{cid}")
+    runc = f"runc --root {RUNC_V2_ROOT}"
+    script = (f"mount -t cgroup2 cgroup2 /sys/fs/cgroup && {{ {runc} run --bundle {bundle} {cid}; rc=$?; "
+              f"{runc} delete --force {cid} >/dev/null 2>&1; exit $rc; }}")
     try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        return subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                              capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
     finally:
-        subprocess.run(["runc", "delete", "--force", cid], capture_output=True)
+        cleanup = f"mount -t cgroup2 cgroup2 /sys/fs/cgroup && {runc} delete --force {cid}"
+        subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", cleanup], capture_output=True)
+        try:
+            os.rmdir(RUNC_V2_ROOT)
+        except OSError:
+            pass
+        assert not os.path.exists(f"{UNIFIED}/{cid}")

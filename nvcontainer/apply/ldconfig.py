@@ -48,16 +48,20 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import logging
 import os
 import resource
+import stat
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, NoReturn, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, NoReturn, Optional, Sequence, Set, Tuple
 
 from nvcontainer.bindings import linux, mntns
 from nvcontainer.errors import LdcacheError
 
 if TYPE_CHECKING:
     import cffi
+
+log = logging.getLogger("nvcontainer")
 
 HOST_PREFIX = "@"
 HOST_LDCONFIG = "@/sbin/ldconfig"
@@ -113,6 +117,7 @@ class _Sandbox:
     no_pivot: bool
     cap_last: int
     setgroups_allowed: bool
+    output_fd: Optional[int] = None  # ldconfig's stdout and stderr, kept for the debug log
 
     @property
     def host(self) -> bool:
@@ -166,6 +171,8 @@ def run_ldconfig(
     setgroups_allowed = _setgroups_allowed()
     argv = (path, "-f", CONF_PATH, "-C", CACHE_PATH, *lib_dirs)
     exec_fd = _host_program(path) if host else None
+    # ldconfig's messages go to the debug log, not the caller's stderr: errors stay one line.
+    output_fd = os.memfd_create("nvc-ldconfig-output", os.MFD_CLOEXEC)
     try:
         try:
             ns_fd = mntns.open_mount_namespace(pid)
@@ -174,17 +181,26 @@ def run_ldconfig(
         try:
             spec = _Sandbox(rootfs=rootfs, ns_fd=ns_fd, argv=argv, exec_fd=exec_fd, uid=owner_uid,
                             gid=owner_gid, no_pivot=no_pivot, cap_last=cap_last,
-                            setgroups_allowed=setgroups_allowed)
+                            setgroups_allowed=setgroups_allowed, output_fd=output_fd)
             try:
                 status = mntns.call_in_child(lambda: _supervise(spec))
             except mntns.NamespaceCallError as exc:
                 raise LdcacheError(f"ldconfig sandbox failed: {exc}") from None
         finally:
             os.close(ns_fd)
+        _log_output(output_fd)
     finally:
+        os.close(output_fd)
         if exec_fd is not None:
             os.close(exec_fd)
     _check_status(status)
+
+
+def _log_output(fd: int) -> None:
+    os.lseek(fd, 0, os.SEEK_SET)
+    text = os.read(fd, 1 << 16).decode("utf-8", "replace")
+    for line in text.splitlines():
+        log.info("ldconfig: %s", line)
 
 
 def _check_status(status: int) -> None:
@@ -358,6 +374,9 @@ def _drop_privileges(spec: _Sandbox) -> None:
 
 def _exec(spec: _Sandbox, report_fd: int) -> None:
     """Close every other descriptor, set the limits, exec with an empty environment."""
+    if spec.output_fd is not None:
+        os.dup2(spec.output_fd, 1)
+        os.dup2(spec.output_fd, 2)
     keep = sorted(fd for fd in (report_fd, spec.exec_fd) if fd is not None)
     low = 3
     for fd in keep:
@@ -444,3 +463,45 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
+
+
+# --- undo ---------------------------------------------------------------------------------------
+
+
+def list_dirs(rootfs: str, dirs: Sequence[str]) -> Dict[str, Set[str]]:
+    """The names in each of ``dirs`` (container paths, resolved inside ``rootfs``), to undo links later."""
+    from nvcontainer.errors import NvcError
+    from nvcontainer.securepath import open_in_root
+
+    out: Dict[str, Set[str]] = {}
+    for d in dirs:
+        try:
+            fd = open_in_root(rootfs, d, os.O_RDONLY | os.O_DIRECTORY, follow_final=True)
+        except (NvcError, OSError):
+            continue
+        try:
+            out[d] = set(os.listdir(fd))
+        finally:
+            os.close(fd)
+    return out
+
+
+def remove_new_links(rootfs: str, before: Dict[str, Set[str]]) -> None:
+    """Remove the symlinks a failed ldconfig run left in the directories listed by ``list_dirs``."""
+    from nvcontainer.errors import NvcError
+    from nvcontainer.securepath import open_in_root
+
+    for d, names in before.items():
+        try:
+            fd = open_in_root(rootfs, d, os.O_RDONLY | os.O_DIRECTORY, follow_final=True)
+        except (NvcError, OSError):
+            continue
+        try:
+            for name in set(os.listdir(fd)) - names:
+                try:
+                    if stat.S_ISLNK(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
+                        os.unlink(name, dir_fd=fd)
+                except OSError:
+                    pass
+        finally:
+            os.close(fd)

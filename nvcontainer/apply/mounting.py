@@ -16,7 +16,7 @@ import logging
 import os
 import stat
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 from nvcontainer.apply.journal import Journal
 from nvcontainer.bindings import mounts
@@ -45,9 +45,12 @@ def _os_error(exc: OSError, what: str) -> MountError:
     return MountError(f"{what}: {os.strerror(exc.errno or errno.EIO).lower()}")
 
 
-def _open_source(m: BindMount) -> int:
+def _open_source(m: BindMount, rootfs: str) -> int:
     try:
-        fd = os.open(m.source, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+        if m.in_rootfs:  # an image file (CUDA compat): untrusted, resolved inside the rootfs
+            fd = open_in_root(rootfs, m.source, os.O_PATH, follow_final=False)
+        else:
+            fd = os.open(m.source, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as exc:
         raise _os_error(exc, f"open failed: {m.source}") from None
     st = os.fstat(fd)
@@ -135,7 +138,7 @@ class Applier:
         log.info("mounted tmpfs %s with %d files", t.target, len(t.files))
 
     def bind(self, m: BindMount) -> None:
-        src = _open_source(m)
+        src = _open_source(m, self.rootfs)
         try:
             dst = self._target(m.target, m.kind)
             try:
@@ -172,8 +175,11 @@ class Applier:
             mounts.remount_fd(mfd, readonly=True, nosuid=True, nodev=True, noexec=True)
 
 
-def apply_plan(plan: Plan, rootfs: str, owner: Owner) -> int:
-    """Mount ``plan`` into ``rootfs`` in the current mount namespace; returns the mounts made."""
+def apply_plan(plan: Plan, rootfs: str, owner: Owner, after: Optional[Callable[[], None]] = None) -> int:
+    """Mount ``plan`` into ``rootfs`` in the current mount namespace; returns the mounts made.
+
+    ``after`` runs once everything is mounted (ldconfig); if it fails, the mounts are undone too.
+    """
     applier = Applier(rootfs, owner)
     try:
         for t in plan.tmpfs:
@@ -183,6 +189,8 @@ def apply_plan(plan: Plan, rootfs: str, owner: Owner) -> int:
         for s in plan.symlinks:
             applier.symlink(s.path, s.target)
         applier.seal()
+        if after is not None:
+            after()
     except BaseException as exc:
         applier.journal.undo()
         if isinstance(exc, NvcError):

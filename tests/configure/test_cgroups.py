@@ -40,7 +40,7 @@ from nvcontainer.apply.cgroups import (
 from nvcontainer.bindings import bpf
 from nvcontainer.errors import CgroupError
 from nvcontainer.plan import DeviceRule
-from tests.containers import runc_bundle
+from tests.containers import UNIFIED, runc_bundle, runc_run
 
 REPO = Path(__file__).resolve().parents[2]
 ALLOWED = "No such device or address"
@@ -230,8 +230,6 @@ with open({record!r}, "w") as f:
     json.dump({{"version": target.version, "path": target.path, "before": before, "after": attached(target)}}, f)
 """
 
-RUNC_V2_ROOT = "/run/nvc-test-runc-v2"
-UNIFIED = "/sys/fs/cgroup/unified"  # this host's view of the hierarchy runc uses in its namespace
 CHECK = "head -c1 /dev/nvidia1; head -c1 /dev/nvidia0; head -c1 /dev/null && echo done"
 
 
@@ -254,31 +252,11 @@ def make_bundle(tmp_path: Path, grant: bool = True) -> Path:
 
 
 def run_v1(bundle: Path) -> subprocess.CompletedProcess:
-    cid = "nvc-cg1-" + uuid.uuid4().hex[:8]
-    try:
-        return subprocess.run(["runc", "run", "--bundle", str(bundle), cid], capture_output=True, text=True,
-                              timeout=120, stdin=subprocess.DEVNULL)
-    finally:
-        subprocess.run(["runc", "delete", "--force", cid], capture_output=True)
-        assert not os.path.exists(f"/sys/fs/cgroup/devices/{cid}")
+    return runc_run(bundle, cgroup2=False)
 
 
 def run_v2(bundle: Path) -> subprocess.CompletedProcess:
-    cid = "nvc-cg2-" + uuid.uuid4().hex[:8]
-    runc = f"runc --root {RUNC_V2_ROOT}"
-    script = (f"mount -t cgroup2 cgroup2 /sys/fs/cgroup && {{ {runc} run --bundle {bundle} {cid}; rc=$?; "
-              f"{runc} delete --force {cid} >/dev/null 2>&1; exit $rc; }}")
-    try:
-        return subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
-                              capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
-    finally:
-        cleanup = f"mount -t cgroup2 cgroup2 /sys/fs/cgroup && {runc} delete --force {cid}"
-        subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", cleanup], capture_output=True)
-        try:
-            os.rmdir(RUNC_V2_ROOT)
-        except OSError:
-            pass
-        assert not os.path.exists(f"{UNIFIED}/{cid}")
+    return runc_run(bundle, cgroup2=True)
 
 
 def opened(out: subprocess.CompletedProcess) -> List[str]:

@@ -301,6 +301,43 @@ SIM_FN int sim_device_usable(const char *root, unsigned int minor_number)
     return errno == ENXIO || errno == ENODEV;
 }
 
+/* May this process use the nvidia-caps node behind a MIG capability file under root?  As the real
+ * driver, a MIG device exists for a process only where both its GPU-instance and compute-instance
+ * access files are present and their /dev/nvidia-caps nodes can be opened (a container gets only
+ * those of the MIG devices it was given). */
+SIM_FN int sim_cap_usable(const char *root, const char *cap_file)
+{
+    char path[SIM_PATH_MAX];
+    char text[512];
+    unsigned int minor_number;
+    struct stat st;
+    int fd;
+
+    if (!SIM_PATH(path, "%s%s", root, cap_file) || sim_read_file(path, text, sizeof(text)) < 0
+        || !sim_uint_value(text, "DeviceFileMinor", &minor_number))
+        return 0;
+    if (!SIM_PATH(path, "%s/dev/nvidia-caps/nvidia-cap%u", root, minor_number) || stat(path, &st) != 0
+        || !S_ISCHR(st.st_mode) || minor(st.st_rdev) != minor_number)
+        return 0;
+    fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd >= 0) {
+        close(fd);
+        return 1;
+    }
+    return errno == ENXIO || errno == ENODEV;
+}
+
+SIM_FN int sim_mig_usable(const char *root, unsigned int gpu_minor, const struct sim_mig *m)
+{
+    char file[128];
+    snprintf(file, sizeof(file), "/proc/driver/nvidia/capabilities/gpu%u/mig/gi%u/access", gpu_minor, m->gi);
+    if (!sim_cap_usable(root, file))
+        return 0;
+    snprintf(file, sizeof(file), "/proc/driver/nvidia/capabilities/gpu%u/mig/gi%u/ci%u/access", gpu_minor, m->gi,
+             m->ci);
+    return sim_cap_usable(root, file);
+}
+
 SIM_FN int sim_parse_busid(const char *text, unsigned int *domain, unsigned int *bus, unsigned int *device,
                            unsigned int *function)
 {
@@ -420,6 +457,13 @@ SIM_FN void sim_load_gpus(struct sim_system *sys)
             continue;
         if (!sim_device_usable(sys->root, gpu->minor))
             continue;
+        {
+            unsigned int kept = 0;
+            for (unsigned int j = 0; j < gpu->nmig; j++)
+                if (sim_mig_usable(sys->root, gpu->minor, &gpu->migs[j]))
+                    gpu->migs[kept++] = gpu->migs[j];
+            gpu->nmig = kept;
+        }
         gpu->domain = ids[i].domain;
         gpu->bus = ids[i].bus;
         gpu->device = ids[i].device;
