@@ -82,11 +82,21 @@ def main(
 
 
 def _register() -> None:
+    import importlib
+
     from cli import configure, info, listing
 
     info.register(app)
     listing.register(app)
     configure.register(app)
+    for name in ("doctor", "ps"):  # commands of later issues, each in a module of its own
+        try:
+            module = importlib.import_module(f"cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"cli.{name}":
+                raise
+            continue
+        module.register(app)
 
 
 def _normalize(argv: List[str]) -> List[str]:
@@ -107,14 +117,19 @@ def _no_driver_hint(exc: NvcError) -> Optional[str]:
 def run(argv: Optional[List[str]] = None) -> None:
     """Console-script entry point."""
     _register()
-    args = _normalize(list(sys.argv[1:] if argv is None else argv))
+    invoke(app, PROG, _normalize(list(sys.argv[1:] if argv is None else argv)))
+
+
+def invoke(the_app: typer.Typer, prog: str, argv: Optional[List[str]] = None) -> None:
+    """Run a typer app with nvcontainer's error contract: one line ``<prog>: <stage> error: ...``, exit 1."""
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        app(args=args, prog_name=PROG, standalone_mode=False)
+        the_app(args=args, prog_name=prog, standalone_mode=False)
     except NvcError as exc:
-        print(exc.line(PROG), file=sys.stderr)
+        print(exc.line(prog), file=sys.stderr)
         hint = _no_driver_hint(exc)
         if hint:
-            print(hint, file=sys.stderr)
+            print(hint.replace(PROG, prog, 1), file=sys.stderr)
         sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -124,7 +139,7 @@ def run(argv: Optional[List[str]] = None) -> None:
         print(exc.format_message(), file=sys.stderr)
         sys.exit(1)
     except click_exceptions.ClickException as exc:
-        print(f"{PROG}: input error: {exc.format_message()}", file=sys.stderr)
+        print(f"{prog}: input error: {exc.format_message()}", file=sys.stderr)
         sys.exit(1)
     sys.exit(0)
 
