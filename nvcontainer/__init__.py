@@ -17,7 +17,11 @@ logging.getLogger("nvcontainer").addHandler(logging.NullHandler())
 
 # name -> module that defines it; resolved lazily so `import nvcontainer` stays fast for the hook.
 _EXPORTS = {
+    # errors
     "NvcError": "nvcontainer.errors",
+    # discovery: the Driver snapshot
+    "discover": "nvcontainer.discovery",
+    "DriverOptions": "nvcontainer.discovery",
     "Driver": "nvcontainer.driver",
     "Gpu": "nvcontainer.driver",
     "MigDevice": "nvcontainer.driver",
@@ -26,6 +30,18 @@ _EXPORTS = {
     "Binary": "nvcontainer.driver",
     "Ipc": "nvcontainer.driver",
     "Firmware": "nvcontainer.driver",
+    # policy
+    "select_devices": "nvcontainer.policy.selection",
+    "Selection": "nvcontainer.policy.selection",
+    "Capabilities": "nvcontainer.policy.capabilities",
+    "check_requirements": "nvcontainer.policy.requirements",
+    "detect_layout": "nvcontainer.policy.layout",
+    # the Plan and configure
+    "Plan": "nvcontainer.plan",
+    "build_plan": "nvcontainer.plan",
+    "Request": "nvcontainer.configure",
+    "Result": "nvcontainer.configure",
+    "make_plan": "nvcontainer.configure",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -13,30 +12,12 @@ import uuid
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-BUSYBOX = shutil.which("busybox") or "/bin/busybox"
-APPLETS = ("sh", "ls", "cat", "stat", "echo", "test", "readlink", "find", "sleep", "true", "mount", "head")
+from nvcontainer.simulate.bundle import make_rootfs, make_runc_bundle
+
+__all__ = ["make_rootfs", "make_runc_bundle", "NamespaceProcess", "mountinfo", "tree", "nvc", "runc_bundle",
+           "configure_hook", "runc_run", "NVC", "UNIFIED"]
+
 NVC = [sys.executable, "-m", "cli.main"]
-
-
-def make_rootfs(path: Path, *, debian: bool = True, glibc: bool = False) -> Path:
-    """A busybox root filesystem; ``glibc`` copies the host's loader and libc for dynamic programs."""
-    for d in ("bin", "dev", "proc", "sys", "tmp", "etc", "usr/bin", "usr/lib", "sbin"):
-        (path / d).mkdir(parents=True, exist_ok=True)
-    shutil.copy2(BUSYBOX, path / "bin/busybox")
-    for applet in APPLETS:
-        (path / "bin" / applet).symlink_to("busybox")
-    if debian:
-        (path / "etc/debian_version").write_text("12.0\n")
-    if glibc:
-        libdir = path / "usr/lib/x86_64-linux-gnu"
-        libdir.mkdir(parents=True, exist_ok=True)
-        for name in ("libc.so.6", "libm.so.6"):
-            shutil.copy2(f"/lib/x86_64-linux-gnu/{name}", libdir / name)
-        (path / "lib64").mkdir(exist_ok=True)
-        shutil.copy2("/lib64/ld-linux-x86-64.so.2", path / "lib64/ld-linux-x86-64.so.2")
-        (path / "etc/ld.so.conf").write_text("/usr/lib/x86_64-linux-gnu\n/usr/lib/i386-linux-gnu\n")
-        subprocess.run(["ldconfig", "-r", str(path)], check=True)
-    return path
 
 
 def mountinfo(pid: Optional[int] = None) -> List[str]:
@@ -88,17 +69,7 @@ def nvc(*args: str, env: Optional[Dict[str, str]] = None) -> subprocess.Complete
 def runc_bundle(path: Path, args: Sequence[str], hook_argv: Optional[Sequence[str]] = None,
                 glibc: bool = False) -> Path:
     """A runc bundle whose prestart hook runs ``hook_argv`` (with the OCI state on stdin)."""
-    rootfs = make_rootfs(path / "rootfs", glibc=glibc)
-    subprocess.run(["runc", "spec"], cwd=path, check=True)
-    config = json.loads((path / "config.json").read_text())
-    config["process"]["terminal"] = False
-    config["process"]["args"] = list(args)
-    config["root"] = {"path": "rootfs", "readonly": False}
-    if hook_argv:
-        config["hooks"] = {"prestart": [{"path": hook_argv[0], "args": list(hook_argv)}]}
-    (path / "config.json").write_text(json.dumps(config, indent=2))
-    assert rootfs.is_dir()
-    return path
+    return make_runc_bundle(path, args, prestart=[hook_argv] if hook_argv else None, glibc=glibc)
 
 
 def configure_hook(path: Path, nvc_args: Sequence[str]) -> List[str]:
