@@ -9,18 +9,11 @@ from __future__ import annotations
 import importlib
 from typing import List, Optional
 
-import typer
+from cli.main import make_app
 
 PROG = "nvc-ctk"
 
-app = typer.Typer(
-    name=PROG,
-    help="Tools to configure the NVIDIA container stack (nvcontainer).",
-    no_args_is_help=True,
-    add_completion=True,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+app = make_app(PROG, "Tools to configure the NVIDIA container stack (nvcontainer).")
 
 GROUPS = ("ctk_config", "ctk_runtime", "ctk_cdi")
 

@@ -25,14 +25,19 @@ from nvcontainer.errors import LibraryLoadError, NvcError
 
 PROG = "nvc-cli"
 
-app = typer.Typer(
-    name=PROG,
-    help="Command line utility for manipulating NVIDIA GPU containers.",
-    no_args_is_help=True,
-    add_completion=True,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+def make_app(name: str, help_text: str) -> typer.Typer:
+    """A typer app with the settings every nvcontainer front end shares."""
+    return typer.Typer(
+        name=name,
+        help=help_text,
+        no_args_is_help=True,
+        add_completion=True,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+
+app = make_app(PROG, "Command line utility for manipulating NVIDIA GPU containers.")
 
 
 def _version(value: bool) -> None:

@@ -283,15 +283,16 @@ SIM_FN int sim_driver_status(const char *root)
     return SIM_OK;
 }
 
-/* May this process use /dev/nvidia<minor> under root? */
-SIM_FN int sim_device_usable(const char *root, unsigned int minor_number)
+/* Is `path` a char device with this minor (and major, unless major_number is -1) that this process
+ * may open?  Opening succeeds or fails with ENXIO/ENODEV where no hardware is behind the node; a
+ * device cgroup that denies it gives EPERM. */
+SIM_FN int sim_node_usable(const char *path, int major_number, unsigned int minor_number)
 {
-    char path[SIM_PATH_MAX];
     struct stat st;
     int fd;
 
-    if (!SIM_PATH(path, "%s/dev/nvidia%u", root, minor_number) || stat(path, &st) != 0 || !S_ISCHR(st.st_mode) || major(st.st_rdev) != SIM_NV_MAJOR
-        || minor(st.st_rdev) != minor_number)
+    if (stat(path, &st) != 0 || !S_ISCHR(st.st_mode) || minor(st.st_rdev) != minor_number
+        || (major_number >= 0 && major(st.st_rdev) != (unsigned int)major_number))
         return 0;
     fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd >= 0) {
@@ -299,6 +300,14 @@ SIM_FN int sim_device_usable(const char *root, unsigned int minor_number)
         return 1;
     }
     return errno == ENXIO || errno == ENODEV;
+}
+
+/* May this process use /dev/nvidia<minor> under root? */
+SIM_FN int sim_device_usable(const char *root, unsigned int minor_number)
+{
+    char path[SIM_PATH_MAX];
+    return SIM_PATH(path, "%s/dev/nvidia%u", root, minor_number)
+        && sim_node_usable(path, (int)SIM_NV_MAJOR, minor_number);
 }
 
 /* May this process use the nvidia-caps node behind a MIG capability file under root?  As the real
@@ -310,21 +319,12 @@ SIM_FN int sim_cap_usable(const char *root, const char *cap_file)
     char path[SIM_PATH_MAX];
     char text[512];
     unsigned int minor_number;
-    struct stat st;
-    int fd;
 
     if (!SIM_PATH(path, "%s%s", root, cap_file) || sim_read_file(path, text, sizeof(text)) < 0
         || !sim_uint_value(text, "DeviceFileMinor", &minor_number))
         return 0;
-    if (!SIM_PATH(path, "%s/dev/nvidia-caps/nvidia-cap%u", root, minor_number) || stat(path, &st) != 0
-        || !S_ISCHR(st.st_mode) || minor(st.st_rdev) != minor_number)
-        return 0;
-    fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-    if (fd >= 0) {
-        close(fd);
-        return 1;
-    }
-    return errno == ENXIO || errno == ENODEV;
+    return SIM_PATH(path, "%s/dev/nvidia-caps/nvidia-cap%u", root, minor_number)
+        && sim_node_usable(path, -1, minor_number);
 }
 
 SIM_FN int sim_mig_usable(const char *root, unsigned int gpu_minor, const struct sim_mig *m)
