@@ -129,7 +129,8 @@ def invoke(the_app: typer.Typer, prog: str, argv: Optional[List[str]] = None) ->
     """Run a typer app with nvcontainer's error contract: one line ``<prog>: <stage> error: ...``, exit 1."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        the_app(args=args, prog_name=prog, standalone_mode=False)
+        # Without standalone mode click returns a command's typer.Exit code instead of exiting.
+        rc = the_app(args=args, prog_name=prog, standalone_mode=False)
     except NvcError as exc:
         print(exc.line(prog), file=sys.stderr)
         hint = _no_driver_hint(exc)
@@ -146,7 +147,7 @@ def invoke(the_app: typer.Typer, prog: str, argv: Optional[List[str]] = None) ->
     except click_exceptions.ClickException as exc:
         print(f"{prog}: input error: {exc.format_message()}", file=sys.stderr)
         sys.exit(1)
-    sys.exit(0)
+    sys.exit(rc if isinstance(rc, int) else 0)
 
 
 if __name__ == "__main__":
