@@ -51,12 +51,17 @@ def register(app: typer.Typer) -> None:
             False, "--allow-container-ldconfig",
             help="Allow --ldconfig to name the container's own ldconfig (run sandboxed); default: host only."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the Plan as JSON and change nothing."),
+        exclusive: bool = typer.Option(
+            False, "--exclusive",
+            help="Only GPUs no other container holds, and none of them for others while held (see nvc-cli ps)."),
     ) -> None:
         """Configure a container with GPU support by exposing device drivers to it.
 
         Enters the mount namespace of the container process PID (or, without --pid, of the
         parent process as seen through ROOTFS/proc) and mounts what the capabilities need.
         The container must be created but not started (no pivot_root yet).
+        --device=auto:N (auto = auto:1) picks N GPUs no running container holds (exclusively),
+        most free memory first; the GPUs are recorded as held by PID until it exits.
         """
         from cli import render
         from nvcontainer import configure as conf
@@ -70,12 +75,13 @@ def register(app: typer.Typer) -> None:
             requirements=require or [], mig_config=mig_config, mig_monitor=mig_monitor,
             imex_channels=imex_channel, no_cgroups=no_cgroups, no_devbind=no_devbind,
             cuda_compat_mode="disabled" if no_cntlibs else cuda_compat_mode, ldconfig=ldconfig,
-            allow_container_ldconfig=allow_container_ldconfig, no_pivot=opts.no_pivot)
+            allow_container_ldconfig=allow_container_ldconfig, no_pivot=opts.no_pivot, exclusive=exclusive)
         driver_options = DriverOptions(no_persistenced=no_persistenced, no_fabricmanager=no_fabricmanager,
                                        no_gsp_firmware=no_gsp_firmware)
-        the_plan = conf.plan(request, root=opts.root, ldcache=opts.ldcache, dev_root=opts.dev_root,
-                             options=driver_options)
         if dry_run:
+            the_plan = conf.plan(request, root=opts.root, ldcache=opts.ldcache, dev_root=opts.dev_root,
+                                 options=driver_options)
             typer.echo(render.to_json(the_plan), nl=False)
             return
-        conf.apply(the_plan, rootfs, pid, request=request)
+        conf.configure(request, pid=pid, root=opts.root, ldcache=opts.ldcache, dev_root=opts.dev_root,
+                       options=driver_options)

@@ -5,6 +5,13 @@
 forked child, so the caller's process (perhaps a long-lived library user) never changes
 namespace.  Without ``pid``, the original's standalone meaning: the namespace of our parent
 process as seen through ``<rootfs>/proc``.
+
+GPU allocation (``nvcontainer.allocation``): ``Request(devices="auto:N")`` picks N free GPUs and
+``Request(exclusive=True)`` asks for GPUs nobody else holds.  ``configure`` records what the
+container gets in the host's allocation registry *before* mounting (pick + record is one locked
+step, and the lock is not held while mounting) and withdraws the record if configuring fails.
+``plan`` resolves ``auto:N`` against the registry without recording; ``make_plan`` is pure and
+resolves it against the driver alone.
 """
 
 from __future__ import annotations
@@ -12,9 +19,10 @@ from __future__ import annotations
 import logging
 import os
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional, Sequence, Union
 
+from nvcontainer import allocation
 from nvcontainer.discovery import DriverOptions, discover
 from nvcontainer.discovery.devices import mig_minors
 from nvcontainer.driver import Driver
@@ -49,6 +57,9 @@ class Request:
     ldconfig: Optional[str] = None  # "@/host/path" or a container path; None = the host's
     allow_container_ldconfig: bool = False  # run the image's own ldconfig (sandboxed) if asked to
     no_pivot: bool = False
+    exclusive: bool = False  # GPUs nobody else holds, and nobody else gets while held
+    container_id: Optional[str] = None  # the allocation record's name (default: the pid)
+    state_dir: Optional[str] = None  # allocation registry (default: $NVC_STATE_DIR, /run/nvcontainer/allocations)
 
 
 @dataclass(frozen=True)
@@ -69,7 +80,7 @@ def make_plan(driver: Driver, request: Request) -> Plan:
     caps = request.capabilities
     if not isinstance(caps, Capabilities):
         caps = parse_capability_flags(list(caps))
-    selection = select_devices(driver, request.devices)
+    selection = select_devices(driver, _pure_devices(driver, request))
     mig_cfg = mig_config_gpus(selection, request.mig_config)
     mig_mon = mig_monitor_gpus(selection, request.mig_monitor)
     check_requirements(list(request.requirements), driver, requirement_targets(selection))
@@ -92,10 +103,24 @@ def make_plan(driver: Driver, request: Request) -> Plan:
     return build_plan(driver, selection, caps, layout, options)
 
 
+def _pure_devices(driver: Driver, request: Request) -> DeviceSpec:
+    if allocation.auto_count(request.devices) is None:
+        return request.devices
+    return allocation.resolve_devices(driver, request.devices, exclusive=request.exclusive)
+
+
 def plan(request: Request, *, root: str = "/", ldcache: Optional[str] = None, dev_root: Optional[str] = None,
          options: Optional[DriverOptions] = None) -> Plan:
-    """Discover the driver under ``root`` and return the Plan for ``request``; touches nothing."""
-    return make_plan(discover(root, ldcache, dev_root=dev_root, options=options), request)
+    """Discover the driver under ``root`` and return the Plan for ``request``; touches nothing.
+
+    ``auto:N`` is resolved against the allocation registry as it is now (nothing is recorded).
+    """
+    driver = discover(root, ldcache, dev_root=dev_root, options=options)
+    if allocation.auto_count(request.devices) is not None:
+        devices = allocation.resolve_devices(driver, request.devices, exclusive=request.exclusive,
+                                             records=allocation.peek(state_dir=request.state_dir))
+        request = replace(request, devices=devices)
+    return make_plan(driver, request)
 
 
 def _grant_cgroups(the_plan: Plan, pid: Optional[int], rootfs: str) -> None:
@@ -161,8 +186,42 @@ def apply(the_plan: Plan, rootfs: str, pid: Optional[int] = None, *, request: Op
 
 def configure(request: Request, *, pid: Optional[int] = None, root: str = "/", ldcache: Optional[str] = None,
               dev_root: Optional[str] = None, options: Optional[DriverOptions] = None) -> Result:
-    """Give the container of ``pid`` (rootfs ``request.rootfs``) what ``request`` asks for."""
-    the_plan = plan(request, root=root, ldcache=ldcache, dev_root=dev_root, options=options)
-    for warning in the_plan.warnings:
-        log.warning("%s", warning)
-    return apply(the_plan, request.rootfs, pid, request=request)
+    """Give the container of ``pid`` (rootfs ``request.rootfs``) what ``request`` asks for.
+
+    The devices are recorded in the allocation registry as held by ``pid`` (by the parent process
+    without ``pid``) under ``request.container_id``, until that process exits or
+    ``nvcontainer.allocation.release`` is called.
+    """
+    driver = discover(root, ldcache, dev_root=dev_root, options=options)
+    claim = _claim(driver, request, pid or os.getppid())
+    resolved = request if claim is None else replace(request, devices=claim.devices)
+    try:
+        the_plan = make_plan(driver, resolved)
+        for warning in the_plan.warnings:
+            log.warning("%s", warning)
+        return apply(the_plan, request.rootfs, pid, request=resolved)
+    except BaseException:
+        if claim is not None:
+            allocation.withdraw(claim)
+        raise
+
+
+def _claim(driver: Driver, request: Request, pid: int) -> Optional[allocation.Claim]:
+    """Allocate the request's devices to ``pid`` (None: nothing to hold, or a plain request that
+    cannot be recorded, which then proceeds as without a registry)."""
+    if not request.devices:
+        return None
+    strict = request.exclusive or allocation.auto_count(request.devices) is not None
+    if allocation.start_time(pid) is None:
+        if strict:
+            raise ContainerError(f"open failed: {pid}: no such process")
+        return None  # apply reports the missing process
+    owner = allocation.owner_of(pid, request.container_id)
+    try:
+        return allocation.allocate(driver, request.devices, owner, exclusive=request.exclusive,
+                                   state_dir=request.state_dir)
+    except allocation.RegistryUnavailable as exc:
+        if strict:
+            raise
+        log.warning("%s: devices not recorded", exc.message)
+        return None

@@ -41,3 +41,11 @@ def sim_driver(build_sim: BuildSim) -> SimulatedDriver:
 @pytest.fixture(scope="session")
 def sim_driver_rhel(build_sim: BuildSim) -> SimulatedDriver:
     return build_sim(layout="rhel")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _allocation_state_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Keep the tests' GPU allocation records out of the host's /run/nvcontainer."""
+    import os
+
+    os.environ.setdefault("NVC_STATE_DIR", str(tmp_path_factory.mktemp("allocations")))
