@@ -1,0 +1,19 @@
+"""The CDI error: one ``NvcError`` with stage ``cdi`` (``nvc-ctk: cdi error: <file>: <problem>``)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from nvcontainer.errors import NvcError
+
+
+class CdiError(NvcError):
+    stage = "cdi"
+
+
+class UnresolvableDevicesError(CdiError):
+    """Qualified device names that no spec defines (the message podman and the CDI cache print)."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        super().__init__(f"unresolvable CDI devices {', '.join(names)}")
+        self.names = list(names)
