@@ -10,7 +10,10 @@ untrusted, so the program runs locked in:
   ``/`` private recursively, binds the rootfs on itself and pivots into it (``pivot_root``; with
   ``no_pivot``, ``MS_MOVE`` over ``/`` and ``chroot``), so that every path ldconfig opens, symlinks
   included, resolves inside the rootfs; nothing is ever mounted in the caller's namespace or the
-  container's own;
+  container's own; in that private copy every mount below the rootfs is made read-only (the
+  rootfs itself keeps its state), so that ldconfig cannot write through a writable host
+  directory mounted into the container (the MPS pipe dir, a volume) when the image's ``/etc``
+  or lib dir is a symlink into it;
 * ``/proc`` (a read-only procfs of the new PID namespace for a host ldconfig, a read-only tmpfs
   for the container's own), ``/sys`` and ``/dev`` (a read-only tmpfs holding ``fd ->
   /proc/self/fd``) are masked, where the rootfs has those directories;
@@ -50,6 +53,7 @@ import errno
 import fcntl
 import logging
 import os
+import re
 import resource
 import stat
 from dataclasses import dataclass
@@ -68,6 +72,7 @@ HOST_LDCONFIG = "@/sbin/ldconfig"
 HOST_LDCONFIG_REAL = "@/sbin/ldconfig.real"  # Ubuntu: /sbin/ldconfig is a wrapper script
 CACHE_PATH = "/etc/ld.so.cache"
 CONF_PATH = "/etc/ld.so.conf"
+_CACHE_TEMP = os.path.basename(CACHE_PATH) + "~"  # ldconfig writes here, then renames
 PROCESS_NAME = "ldconfig"
 
 # (resource, limit) applied as both soft and hard limit, as in the original.
@@ -151,10 +156,12 @@ def run_ldconfig(
 ) -> None:
     """Update the ld.so cache of the container whose process is ``pid`` and root is ``rootfs``.
 
-    ``rootfs`` is the rootfs path as seen in that process's mount namespace; ``lib_dirs`` are
-    container paths.  ``ldconfig`` is ``@<host path>`` (the default) or a container path, which
-    needs ``allow_container_ldconfig``.  Runs as ``owner_uid``/``owner_gid``.  Raises
-    ``LdcacheError``; the caller's process never changes namespace.
+    ``pid`` 0 means the caller's own mount namespace (``/proc/self/ns/mnt``), for a hook that
+    already runs in the container's.  ``rootfs`` is the rootfs path as seen in that process's
+    mount namespace; ``lib_dirs`` are container paths.  ``ldconfig`` is ``@<host path>`` (the
+    default) or a container path, which needs ``allow_container_ldconfig``.  Runs as
+    ``owner_uid``/``owner_gid``.  Raises ``LdcacheError``; the caller's process never changes
+    namespace.
     """
     if not ldconfig or ldconfig == HOST_PREFIX:
         raise LdcacheError("invalid ldconfig path: empty")
@@ -175,9 +182,11 @@ def run_ldconfig(
     output_fd = os.memfd_create("nvc-ldconfig-output", os.MFD_CLOEXEC)
     try:
         try:
-            ns_fd = mntns.open_mount_namespace(pid)
+            # pid 0: our own mount namespace (a createContainer hook already runs in the container's).
+            ns_fd = (mntns.open_mount_namespace(pid) if pid
+                     else os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC))
         except OSError as exc:
-            raise LdcacheError(f"open failed: /proc/{pid}/ns/mnt: {_reason(exc)}") from None
+            raise LdcacheError(f"open failed: /proc/{pid or 'self'}/ns/mnt: {_reason(exc)}") from None
         try:
             spec = _Sandbox(rootfs=rootfs, ns_fd=ns_fd, argv=argv, exec_fd=exec_fd, uid=owner_uid,
                             gid=owner_gid, no_pivot=no_pivot, cap_last=cap_last,
@@ -321,7 +330,9 @@ def _enter_rootfs(spec: _Sandbox) -> None:
     _step("setns", linux.setns, spec.ns_fd, linux.CLONE_NEWNS)
     _step("unshare", linux.unshare, linux.CLONE_NEWNS)
     _step("mount operation", linux.mount, None, "/", None, linux.MS_PRIVATE | linux.MS_REC)
+    root_writable = not (_step("stat", os.statvfs, spec.rootfs).f_flag & os.ST_RDONLY)
     _step("mount operation", linux.mount, spec.rootfs, spec.rootfs, None, linux.MS_BIND | linux.MS_REC)
+    submounts = _submounts(spec.rootfs)
     _step("change directory", os.chdir, spec.rootfs)
     if spec.no_pivot:
         _step("mount operation", linux.mount, ".", "/", None, linux.MS_MOVE)
@@ -330,6 +341,49 @@ def _enter_rootfs(spec: _Sandbox) -> None:
         _step("change root", linux.pivot_root, ".", ".")
         _step("unmount", linux.umount2, ".", linux.MNT_DETACH)
     _step("change directory", os.chdir, "/")
+    _seal_submounts(root_writable, submounts)
+
+
+def _submounts(rootfs: str) -> Tuple[str, ...]:
+    """Mount points strictly below ``rootfs`` (as paths inside it), from this namespace's mountinfo."""
+    prefix = rootfs.rstrip("/") + "/"
+    found = []
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as mountinfo:
+            for line in mountinfo:
+                fields = line.split()
+                point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+                if point.startswith(prefix):
+                    found.append("/" + point[len(prefix):])
+    except (OSError, IndexError):
+        pass
+    return tuple(found)
+
+
+def _seal_submounts(root_writable: bool, submounts: Sequence[str]) -> None:
+    """Make every mount below the new ``/`` read-only; ``/`` itself keeps its own state.
+
+    ldconfig (root, and with CAP_DAC_OVERRIDE for the host's) only ever writes the cache in
+    ``/etc`` and soname links in the library directories, all on the rootfs itself.  A submount
+    that is writable is a host directory (the MPS pipe dir, ``/dev/nvidia-caps``, a volume): an
+    image whose ``/etc`` or lib dir is a symlink into it would make ldconfig write on the host
+    (the CVE-2025-23267 class).  This copy of the namespace is private to the sandbox, so the
+    container's own mounts are not changed.
+    """
+    if linux.new_mount_api_available():
+        _step("mount operation", linux.mount_setattr, linux.AT_FDCWD, "/", linux.AT_RECURSIVE,
+              linux.MOUNT_ATTR_RDONLY)
+        if root_writable:
+            _step("mount operation", linux.mount_setattr, linux.AT_FDCWD, "/", 0, 0, linux.MOUNT_ATTR_RDONLY)
+        return
+    # Older kernels: each submount in turn (innermost last, so an outer one cannot hide it).
+    for point in submounts:
+        try:
+            current = os.statvfs(point).f_flag & (linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
+            linux.mount(None, point, None, linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY | current)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOENT, errno.EINVAL):  # gone or covered: nothing to seal
+                raise _StepError(f"mount operation failed: {point}: {_reason(exc)}") from None
 
 
 def _mask_kernel_filesystems(host: bool) -> None:
@@ -474,7 +528,10 @@ def list_dirs(rootfs: str, dirs: Sequence[str]) -> Dict[str, Set[str]]:
     from nvcontainer.securepath import open_in_root
 
     out: Dict[str, Set[str]] = {}
-    for d in dirs:
+    # The cache's directory too: a run that fails after writing leaves "ld.so.cache~" there.
+    for d in (*dirs, os.path.dirname(CACHE_PATH)):
+        if d in out:
+            continue
         try:
             fd = open_in_root(rootfs, d, os.O_RDONLY | os.O_DIRECTORY, follow_final=True)
         except (NvcError, OSError):
@@ -487,7 +544,8 @@ def list_dirs(rootfs: str, dirs: Sequence[str]) -> Dict[str, Set[str]]:
 
 
 def remove_new_links(rootfs: str, before: Dict[str, Set[str]]) -> None:
-    """Remove the symlinks a failed ldconfig run left in the directories listed by ``list_dirs``."""
+    """Remove what a failed ldconfig run left in the directories listed by ``list_dirs``: new
+    symlinks, and the cache's temporary copy (``/etc/ld.so.cache~``)."""
     from nvcontainer.errors import NvcError
     from nvcontainer.securepath import open_in_root
 
@@ -499,7 +557,9 @@ def remove_new_links(rootfs: str, before: Dict[str, Set[str]]) -> None:
         try:
             for name in set(os.listdir(fd)) - names:
                 try:
-                    if stat.S_ISLNK(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
+                    mode = os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode
+                    temp_cache = d == os.path.dirname(CACHE_PATH) and name == _CACHE_TEMP and stat.S_ISREG(mode)
+                    if stat.S_ISLNK(mode) or temp_cache:
                         os.unlink(name, dir_fd=fd)
                 except OSError:
                     pass

@@ -3,7 +3,11 @@
 Every target is resolved inside the rootfs without following symlinks out of it
 (``nvcontainer.securepath``); the placeholder is created there, owned by the container's
 user; the mount goes through descriptors of the checked source and target, so a path
-swapped after the check cannot redirect it.  Sources are opened ``O_PATH|O_NOFOLLOW`` and
+swapped after the check cannot redirect it.  A mount that would receive one of ours and is
+*shared* (a container created with shared rootfs propagation, whose peers may live in the host's
+namespace) is first made a slave of its peer group, as runc's default ``rslave`` would have: it
+still receives the host's mount events but sends none back, so nothing we mount propagates to
+the host (the original leaves propagation alone and leaks in that setup).  Sources are opened ``O_PATH|O_NOFOLLOW`` and
 must be what the Plan says (a file, a directory, a socket, or the very device node):
 a symlink or a directory where a file belongs is refused (CVE-2024-0132/0133).  On any
 error everything done so far is undone and the error is raised.
@@ -14,12 +18,13 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import stat
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Set, Tuple
 
 from nvcontainer.apply.journal import Journal
-from nvcontainer.bindings import mounts
+from nvcontainer.bindings import linux, mounts
 from nvcontainer.discovery import components as c
 from nvcontainer.errors import MountError, NvcError, PathError
 from nvcontainer.plan import BindMount, Plan, Tmpfs
@@ -70,6 +75,7 @@ class Applier:
         self.owner = owner
         self.journal = Journal(rootfs)
         self._tmpfs: list = []  # (mount fd, Tmpfs) to remount read-only at the end
+        self._checked: Set[int] = set()  # ids of mounts known not to propagate to peers
 
     # -- targets ------------------------------------------------------------------------------------
     def _target(self, path: str, kind: str) -> int:
@@ -99,16 +105,39 @@ class Applier:
         parent = os.path.dirname(path)
         fd = self._target(parent, "dir")
         try:
+            self._no_propagation(fd)
             self.journal.mounted(mounts.tmpfs_mount_fd(fd, 0o555))
         finally:
             os.close(fd)
         log.info("mounted a tmpfs on %s (no driver entry in procfs)", parent)
         return self._target(path, "dir")
 
+    def _no_propagation(self, fd: int) -> None:
+        """Make the mount holding ``fd`` a slave if it is shared, so mounts onto ``fd`` stay here."""
+        try:
+            mnt_id = _mnt_id(fd)
+            if mnt_id in self._checked:
+                return
+            entry = _mountinfo_entry(mnt_id)
+            if entry is not None and entry[1]:
+                point = entry[0]
+                root_fd = os.open(point, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+                try:
+                    if _mnt_id(root_fd) != mnt_id:  # the path no longer leads to that mount
+                        raise OSError(errno.ESTALE, "mount changed while checking its propagation", point)
+                    linux.mount(None, f"/proc/self/fd/{root_fd}", None, linux.MS_SLAVE)
+                finally:
+                    os.close(root_fd)
+                log.info("made shared mount %s a slave so that no mount propagates out of the container", point)
+        except OSError as exc:
+            raise _os_error(exc, f"mount propagation change failed: {exc.filename or fd}") from None
+        self._checked.add(mnt_id)
+
     # -- steps --------------------------------------------------------------------------------------
     def tmpfs(self, t: Tmpfs) -> None:
         fd = self._dir_target(t.target)
         try:
+            self._no_propagation(fd)
             mfd = mounts.tmpfs_mount_fd(fd, t.mode)
         except OSError as exc:
             raise _os_error(exc, f"mount operation failed: tmpfs on {t.target}") from None
@@ -142,6 +171,7 @@ class Applier:
         try:
             dst = self._target(m.target, m.kind)
             try:
+                self._no_propagation(dst)
                 mfd = mounts.bind_mount_fd(src, dst, **_flags(m.flags))
             except OSError as exc:
                 raise _os_error(exc, f"mount operation failed: {m.source}") from None
@@ -173,6 +203,26 @@ class Applier:
     def seal(self) -> None:
         for mfd, _t in self._tmpfs:
             mounts.remount_fd(mfd, readonly=True, nosuid=True, nodev=True, noexec=True)
+
+
+def _mnt_id(fd: int) -> int:
+    with open(f"/proc/self/fdinfo/{fd}", encoding="ascii") as fdinfo:
+        for line in fdinfo:
+            if line.startswith("mnt_id:"):
+                return int(line.split()[1])
+    raise OSError(errno.ENOTSUP, "no mnt_id in fdinfo", f"/proc/self/fdinfo/{fd}")
+
+
+def _mountinfo_entry(mnt_id: int) -> Optional[Tuple[str, bool]]:
+    """(mount point, whether shared) of mount ``mnt_id`` in this process's namespace."""
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as mountinfo:
+        for line in mountinfo:
+            fields = line.split()
+            if fields and int(fields[0]) == mnt_id:
+                optional = fields[6:fields.index("-")]
+                point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+                return point, any(f.startswith("shared:") for f in optional)
+    return None
 
 
 def apply_plan(plan: Plan, rootfs: str, owner: Owner, after: Optional[Callable[[], None]] = None) -> int:

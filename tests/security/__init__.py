@@ -1,0 +1,1 @@
+"""Adversarial tests: hostile images, races, bad input and faults against configure (docs/security.md)."""
