@@ -1,0 +1,23 @@
+"""Which config.toml to read (no model imports: the shim's pass-through uses this too)."""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping, Optional, Tuple
+
+DEFAULT_CONFIG_PATH = "/etc/nvidia-container-runtime/config.toml"
+CONFIG_PATH_ENV = "NVIDIA_CTK_CONFIG_FILE_PATH"
+
+
+def config_path(explicit: Optional[str] = None, environ: Optional[Mapping[str, str]] = None) -> Tuple[str, bool]:
+    """The file to read and whether it must exist: ``explicit`` or ``$NVIDIA_CTK_CONFIG_FILE_PATH``
+    (required), else ``${XDG_CONFIG_HOME:-/etc}/nvidia-container-runtime/config.toml`` (optional)."""
+    env = os.environ if environ is None else environ
+    if explicit:
+        return explicit, True
+    if env.get(CONFIG_PATH_ENV):
+        return env[CONFIG_PATH_ENV], True
+    xdg = env.get("XDG_CONFIG_HOME")
+    if xdg:
+        return os.path.join(xdg, "nvidia-container-runtime", "config.toml"), False
+    return DEFAULT_CONFIG_PATH, False

@@ -1,0 +1,100 @@
+"""config.json in and out, keeping everything the shim does not own.
+
+Every field survives, unknown ones included, in its original order; the file is written back in
+the layout it came in (compact, or indented with the same indent string, same trailing newline,
+Go's ``\\u003c``-style escaping of ``<>&`` and ``\\uXXXX`` for non-ASCII if the writer used them),
+so a spec whose hooks we edit differs only in the hooks.  Writes are atomic: a temporary file in
+the bundle, then rename.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from typing import Any, Dict, NamedTuple, Optional
+
+from nvcontainer.runtime.errors import ShimError
+
+_GO_ESCAPES = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
+
+
+class Layout(NamedTuple):
+    indent: Optional[str]
+    trailing_newline: bool
+    go_escaping: bool
+    ascii_only: bool = False  # non-ASCII written as \uXXXX (Python's default) rather than raw UTF-8
+
+
+class SpecFile(NamedTuple):
+    path: str
+    spec: Dict[str, Any]
+    layout: Layout
+
+
+def detect_layout(text: str) -> Layout:
+    body = text.rstrip("\n")
+    indent: Optional[str] = None
+    if "\n" in body:
+        second = body.split("\n", 2)[1]
+        indent = second[: len(second) - len(second.lstrip(" \t"))] or ""
+    go = any(escaped in text for _, escaped in _GO_ESCAPES)
+    ascii_only = text.isascii() and re.search(r"\\u(?!00[0-7])[0-9a-fA-F]{4}", text) is not None
+    return Layout(indent=indent, trailing_newline=text.endswith("\n"), go_escaping=go, ascii_only=ascii_only)
+
+
+def spec_path(bundle: str) -> str:
+    return os.path.join(bundle, "config.json")
+
+
+def load_spec(bundle: str) -> SpecFile:
+    path = spec_path(bundle)
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        raise ShimError(f"error loading OCI specification {path}: {exc.strerror or exc}") from None
+    try:
+        spec = json.loads(text)
+    except ValueError as exc:
+        raise ShimError(f"error decoding OCI specification {path}: {exc}") from None
+    if not isinstance(spec, dict):
+        raise ShimError(f"error decoding OCI specification {path}: not a JSON object")
+    return SpecFile(path, spec, detect_layout(text))
+
+
+def render_spec(spec: Dict[str, Any], layout: Layout) -> str:
+    if layout.indent is None:
+        text = json.dumps(spec, ensure_ascii=layout.ascii_only, separators=(",", ":"))
+    else:
+        text = json.dumps(spec, ensure_ascii=layout.ascii_only, indent=layout.indent)
+    if layout.go_escaping:
+        # <, >, & and U+2028/9 can only occur inside JSON strings: replacing them is safe.
+        for raw, escaped in _GO_ESCAPES:
+            text = text.replace(raw, escaped)
+    return text + ("\n" if layout.trailing_newline else "")
+
+
+def write_spec(path: str, spec: Dict[str, Any], layout: Layout) -> None:
+    """Replace ``path`` atomically, keeping its permission bits."""
+    data = render_spec(spec, layout).encode("utf-8")
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except OSError:
+        mode = 0o644
+    fd, tmp = tempfile.mkstemp(prefix=".config.json.", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), mode)
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise ShimError(f"error writing OCI specification {path}: {exc.strerror or exc}") from None
