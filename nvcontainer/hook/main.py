@@ -29,7 +29,7 @@ USAGE = f"""Usage of {PROG}:
 Commands:
   prestart    configure the container (reads the OCI state from stdin)
   poststart   no-op
-  poststop    no-op
+  poststop    release the container's GPUs in the allocation registry
 
 Flags:
   -config string
@@ -108,8 +108,10 @@ def run(args: Sequence[str], stdin_text: Optional[str] = None) -> int:
     if opts.command not in COMMANDS:
         print(USAGE, end="", file=sys.stderr)
         return 2
-    if opts.command != "prestart":
+    if opts.command == "poststart":
         return 0
+    if opts.command == "poststop":
+        return _poststop(stdin_text)
     from nvcontainer.errors import NvcError
 
     try:
@@ -132,6 +134,17 @@ def run(args: Sequence[str], stdin_text: Optional[str] = None) -> int:
         logging.getLogger("nvcontainer").debug("unexpected error", exc_info=True)
         _report(f"{ERROR_PROG}: internal error: {exc}")
         return 1
+    return 0
+
+
+def _poststop(stdin_text: Optional[str]) -> int:
+    """Never fails a container's teardown: a problem is reported and the hook exits 0."""
+    try:
+        from nvcontainer.hook.prestart import poststop
+
+        poststop(sys.stdin.read() if stdin_text is None else stdin_text)
+    except Exception as exc:  # noqa: BLE001
+        print(f"{ERROR_PROG}: poststop: {exc}", file=sys.stderr)
     return 0
 
 

@@ -54,7 +54,17 @@ def build_request(gpu: GpuRequest, bundle: BundleSpec, state: HookState, config:
         allow_container_ldconfig=features.allow_ldconfig_from_container,
         no_pivot=cli.no_pivot,
         container_id=state.container_id,
+        exclusive=gpu.exclusive,
     )
+
+
+def poststop(state_text: str) -> bool:
+    """Release the container's GPUs in the allocation registry (harmless when it holds none)."""
+    from nvcontainer.allocation import release
+
+    state = parse_state(state_text)
+    key = state.container_id or state.pid
+    return bool(key) and release(key)
 
 
 def prestart(state_text: str, config: Config) -> Optional[int]:

@@ -59,6 +59,7 @@ class GpuRequest:
     mig_config: Optional[str] = None
     mig_monitor: Optional[str] = None
     imex_channels: Tuple[str, ...] = ()
+    exclusive: bool = False  # NVIDIA_GPU_ACCESS=exclusive: GPUs nobody else holds (nvcontainer.allocation)
 
 
 def env_map(env: Iterable[str], extra: Sequence[str] = ()) -> Dict[str, str]:
@@ -231,4 +232,11 @@ def parse_request(spec: ContainerSpec, config: Config) -> Optional[GpuRequest]:
         mig_config=_mig(env, MIG_CONFIG, spec.privileged),
         mig_monitor=_mig(env, MIG_MONITOR, spec.privileged),
         imex_channels=_imex(env, spec, config, mount_channels),
+        exclusive=_exclusive(env),
     )
+
+
+def _exclusive(env: Mapping[str, str]) -> bool:
+    from nvcontainer.allocation.claims import exclusive_from_env
+
+    return exclusive_from_env(env)

@@ -62,10 +62,34 @@ def legacy(spec: Spec, ctx: ModifyContext) -> Spec:
         prestart = hooks["prestart"] = []
     # An explicit env: runtimes that would otherwise pass on some environment give the hook only this.
     prestart.append({"path": ctx.hook_path, "args": [HOOK_ARGV0, "prestart"], "env": list(ctx.hook_env)})
+    poststop = hooks.get("poststop")
+    if not isinstance(poststop, list):
+        poststop = hooks["poststop"] = []
+    # Releases the container's GPUs in the allocation registry as soon as it is gone.
+    poststop.append({"path": ctx.hook_path, "args": [HOOK_ARGV0, "poststop"], "env": list(ctx.hook_env)})
     return out
 
 
-MODIFIERS: Dict[str, Modifier] = {"legacy": legacy}
+def cdi(spec: Spec, ctx: ModifyContext) -> Spec:
+    """``mode = "cdi"``: resolve the requested devices against the CDI spec dirs and apply their
+    container edits (bare ids such as ``0`` get the config's ``default-kind``); our legacy hook,
+    if any, is removed, as the toolkit's hook remover does."""
+    devices = requested(spec, ctx.config)
+    if not devices:
+        return spec
+    from nvcontainer.cdi import inject
+
+    modes = ctx.config.nvidia_container_runtime.modes.cdi
+    names = [d if is_cdi_name(d) else f"{modes.default_kind}={d}" for d in devices]
+    out = inject(list(modes.spec_dirs), names, spec)
+    hooks = out.get("hooks")
+    if isinstance(hooks, dict) and isinstance(hooks.get("prestart"), list):
+        hooks["prestart"] = [h for h in hooks["prestart"] if not (
+            isinstance(h, dict) and os.path.basename(str(h.get("path", ""))) in KNOWN_HOOKS)]
+    return out
+
+
+MODIFIERS: Dict[str, Modifier] = {"legacy": legacy, "cdi": cdi}
 
 
 def register(mode: str, modifier: Modifier) -> None:

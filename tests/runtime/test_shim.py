@@ -97,8 +97,12 @@ def test_everything_but_the_hooks_survives(tmp_path: Path, dump: Any) -> None:
     assert out.returncode == 0, out.stderr
     written = (tmp_path / "bundle/config.json").read_text()
     expected = json.loads(original)
+    hook_env = [f"NVIDIA_CTK_CONFIG_FILE_PATH={tmp_path}/config.toml"]
     expected["hooks"]["prestart"] = [{"path": str(HOOK), "args": ["nvc-container-runtime-hook", "prestart"],
-                                      "env": [f"NVIDIA_CTK_CONFIG_FILE_PATH={tmp_path}/config.toml"]}]
+                                      "env": hook_env}]
+    # and the poststop hook that releases the container's GPUs in the allocation registry
+    expected["hooks"]["poststop"] = [{"path": str(HOOK), "args": ["nvc-container-runtime-hook", "poststop"],
+                                      "env": hook_env}]
     assert written == dump(expected)
     assert (tmp_path / "argv").read_text().split("\n")[1:-1] == [
         "--root", "/run/x", "create", "--bundle", str(tmp_path / "bundle"), "cid"]
@@ -169,19 +173,11 @@ def test_bad_spec_fails_create(tmp_path: Path) -> None:
 
 def test_mode_seam() -> None:
     assert modifiers.modifier_for("legacy") is modifiers.legacy
-    assert modifiers.modifier_for("auto", ["nvidia.com/gpu=0"]) is modifiers.legacy  # no cdi modifier yet
+    assert modifiers.modifier_for("cdi") is modifiers.cdi
+    assert modifiers.modifier_for("auto", ["nvidia.com/gpu=0", "vendor.com/class=x"]) is modifiers.cdi
+    assert modifiers.modifier_for("auto", ["nvidia.com/gpu=0", "1"]) is modifiers.legacy
     with pytest.raises(Exception, match="mode 'csv' is not supported"):
         modifiers.modifier_for("csv")
-
-    def fake_cdi(spec: Dict[str, Any], ctx: modifiers.ModifyContext) -> Dict[str, Any]:
-        return spec
-
-    modifiers.register("cdi", fake_cdi)
-    try:
-        assert modifiers.modifier_for("auto", ["nvidia.com/gpu=0", "vendor.com/class=x"]) is fake_cdi
-        assert modifiers.modifier_for("auto", ["nvidia.com/gpu=0", "1"]) is modifiers.legacy
-    finally:
-        del modifiers.MODIFIERS["cdi"]
 
 
 def test_legacy_modifier_pure() -> None:
@@ -189,7 +185,10 @@ def test_legacy_modifier_pure() -> None:
     spec = {"process": {"env": ["NVIDIA_VISIBLE_DEVICES=all"]}}
     out = modifiers.legacy(spec, ctx)
     assert spec == {"process": {"env": ["NVIDIA_VISIBLE_DEVICES=all"]}}, "input not mutated"
-    assert out["hooks"] == {"prestart": [{"path": "/h", "args": ["nvc-container-runtime-hook", "prestart"], "env": []}]}
+    assert out["hooks"] == {
+        "prestart": [{"path": "/h", "args": ["nvc-container-runtime-hook", "prestart"], "env": []}],
+        "poststop": [{"path": "/h", "args": ["nvc-container-runtime-hook", "poststop"], "env": []}],
+    }
     assert modifiers.legacy({"process": {"env": []}}, ctx) == {"process": {"env": []}}
 
 

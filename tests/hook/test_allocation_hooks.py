@@ -1,0 +1,58 @@
+"""The hook and GPU allocation: NVIDIA_VISIBLE_DEVICES=auto:N with NVIDIA_GPU_ACCESS=exclusive
+picks a GPU nobody holds, and the poststop hook releases the container's record."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from nvcontainer import allocation
+from nvcontainer.discovery import discover
+from nvcontainer.simulate import SimulatedDriver
+from nvcontainer.simulate.bundle import make_runc_bundle
+from tests.containers import runc_run
+from tests.hook.helpers import HOOK, nvidia_smi_lines, write_config
+
+SMI = ["/bin/sh", "-c", "nvidia-smi; echo rc=$?"]
+
+
+def test_auto_exclusive_picks_the_free_gpu_and_poststop_releases_it(sim_driver: SimulatedDriver,
+                                                                     tmp_path: Path) -> None:
+    state = tmp_path / "allocations"
+    driver = discover(str(sim_driver.root))
+    whole = [g for g in driver.gpus if not g.mig_enabled]
+    free = whole[-1]
+    holder = subprocess.Popen(["sleep", "600"])
+    try:
+        # Another container holds every whole GPU but one, exclusively, and every MIG device.
+        taken = ",".join([g.uuid for g in whole[:-1]] + [m.uuid for m in driver.migs])
+        allocation.allocate(driver, taken, allocation.owner_of(holder.pid, "other"), exclusive=True,
+                            state_dir=str(state))
+        config = write_config(tmp_path / "config.toml", sim_driver.root)
+        hook_env = [f"NVIDIA_CTK_CONFIG_FILE_PATH={config}", f"NVC_STATE_DIR={state}"]
+        bundle = make_runc_bundle(tmp_path / "bundle", SMI, prestart=[[str(HOOK), "prestart"]], hook_env=hook_env,
+                                  env={"NVIDIA_VISIBLE_DEVICES": "auto:1", "NVIDIA_GPU_ACCESS": "exclusive"},
+                                  glibc=True)
+        import json
+
+        spec = json.loads((bundle / "config.json").read_text())
+        spec["hooks"]["poststop"] = [{"path": str(HOOK), "args": [str(HOOK), "poststop"], "env": hook_env}]
+        (bundle / "config.json").write_text(json.dumps(spec))
+        out = runc_run(bundle)
+        assert out.returncode == 0, out.stderr
+        assert nvidia_smi_lines(out.stdout) == [f"GPU 0: {free.model} (UUID: {free.uuid})"]
+        # The container's own record is gone (poststop), the other container's stays.
+        files = sorted(p for p in os.listdir(state) if p.endswith(".json"))
+        assert files == ["other.json"]
+        # And with everything taken, the next exclusive request is refused with one line.
+        again = runc_run(bundle)
+        assert again.returncode == 0, again.stderr  # the first container is gone: its GPU is free again
+        allocation.allocate(driver, free.uuid, allocation.owner_of(holder.pid, "other"), exclusive=True,
+                            state_dir=str(state))
+        refused = runc_run(bundle)
+        assert refused.returncode != 0
+        assert "nvc-cli: device error: auto:1: no GPUs are free" in refused.stderr
+    finally:
+        holder.kill()
+        holder.wait()
