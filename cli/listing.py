@@ -32,6 +32,9 @@ def register(app: typer.Typer) -> None:
             False, "--no-fabricmanager", help="Don't include the NVIDIA fabricmanager socket."),
         no_gsp_firmware: bool = typer.Option(False, "--no-gsp-firmware", help="Don't include GSP Firmware."),
         as_json: bool = typer.Option(False, "--json", help="Output as JSON, grouped by kind."),
+        docker_args: bool = typer.Option(
+            False, "--docker-args",
+            help="Print the docker run flags (--device, -v ...:ro) for the utility and compute capabilities."),
     ) -> None:
         """List driver components."""
         from cli import render
@@ -59,6 +62,15 @@ def register(app: typer.Typer) -> None:
         req = ListRequest(devices=bool(device), gpus=selection.gpus, migs=selection.migs, libraries=libraries,
                           binaries=binaries, ipcs=ipcs, firmwares=firmwares, compat32=compat32,
                           mig_config=cfg, mig_monitor=mon, imex_channels=channels)
+        if docker_args:
+            from nvcontainer.listing import docker_flags
+
+            for flag in docker_flags(driver, selection):
+                typer.echo(flag)
+            typer.echo("note: plain docker flags give no ldconfig run, no /proc/driver/nvidia masking and no "
+                       "device-cgroup rules beyond docker's own --device handling; prefer --gpus or --runtime=nvidia",
+                       err=True)
+            return
         paths = list_paths(driver, req, minors)
         if as_json:
             typer.echo(render.to_json({"paths": paths}), nl=False)

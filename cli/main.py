@@ -57,7 +57,9 @@ def _version(value: bool) -> None:
 @app.callback()
 def main(
     ctx: typer.Context,
-    root: str = typer.Option("/", "--root", "-r", metavar="PATH", help="Path to the driver root directory."),
+    root: Optional[str] = typer.Option(
+        None, "--root", "-r", metavar="PATH",
+        help="Path to the driver root directory (default: config.toml's nvidia-container-cli.root, else /)."),
     dev_root: Optional[str] = typer.Option(
         None, "--dev-root", metavar="PATH",
         help="Where device nodes and /proc/driver/nvidia are read from (default: the driver root)."),
@@ -81,9 +83,20 @@ def main(
         from nvcontainer.log import attach_debug_file
 
         attach_debug_file(debug)
+    if root is None:
+        root, ldcache = _config_defaults(ldcache)
     ctx.obj = GlobalOptions(root=root, dev_root=dev_root, ldcache=ldcache, debug=debug, user=user,
                             load_kmods=load_kmods, no_pivot=no_pivot,
                             no_create_imex_channels=no_create_imex_channels)
+
+
+def _config_defaults(ldcache: Optional[str]) -> tuple[str, Optional[str]]:
+    """Engines call us as nvidia-container-cli without --root (ctr --gpus, docker through a hook):
+    then config.toml's [nvidia-container-cli] root and ldcache apply, as for our OCI hook."""
+    from nvcontainer.config.loading import load_config
+
+    cli = load_config().nvidia_container_cli
+    return cli.root or "/", ldcache or cli.ldcache or None
 
 
 def _register() -> None:

@@ -72,3 +72,23 @@ def list_paths(driver: Driver, req: ListRequest, mig_minors: Optional[dict] = No
     if req.firmwares:
         out.extend(f.path for f in driver.firmwares)
     return out
+
+
+def docker_flags(driver: Driver, selection) -> List[str]:  # type: ignore[no-untyped-def]
+    """``docker run`` flags giving a container the utility+compute parts for ``selection``, the
+    manual way: device nodes as ``--device``, files bound read-only at the same path."""
+    from nvcontainer.policy.capabilities import Capabilities, library_capabilities, wants_uvm
+
+    caps = Capabilities(frozenset({"utility", "compute"}))
+    wanted = library_capabilities(caps)
+    flags = []
+    for node in driver.control_nodes:
+        if node.path == c.NVIDIA_MODESET or (node.path in (c.NVIDIA_UVM, c.NVIDIA_UVM_TOOLS) and not wants_uvm(caps)):
+            continue
+        flags.append(f"--device={node.host_path}:{node.path}")
+    flags += [f"--device={g.node.host_path}:{g.node.path}" for g in selection.gpus]
+    for mig in selection.migs:
+        flags += [f"--device={n.host_path}:{n.path}" for n in (mig.gi_caps_node, mig.ci_caps_node) if n]
+    flags += [f"-v={b.host_path}:{b.path}:ro" for b in driver.binaries if b.capability in wanted]
+    flags += [f"-v={lib.host_path}:{lib.path}:ro" for lib in driver.libraries if lib.capability in wanted]
+    return flags
