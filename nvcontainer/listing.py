@@ -8,10 +8,13 @@ Paths are as seen from the driver root.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import TYPE_CHECKING, List, Optional, Sequence
 
 from nvcontainer.discovery import components as c
 from nvcontainer.driver import Driver, Gpu
+
+if TYPE_CHECKING:
+    from nvcontainer.policy.selection import Selection
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ def list_paths(driver: Driver, req: ListRequest, mig_minors: Optional[dict] = No
     return out
 
 
-def docker_flags(driver: Driver, selection) -> List[str]:  # type: ignore[no-untyped-def]
+def docker_flags(driver: Driver, selection: Selection) -> List[str]:
     """``docker run`` flags giving a container the utility+compute parts for ``selection``, the
     manual way: device nodes as ``--device``, files bound read-only at the same path."""
     from nvcontainer.policy.capabilities import Capabilities, library_capabilities, wants_uvm
