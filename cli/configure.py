@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
         most free memory first; the GPUs are recorded as held by PID until it exits.
         """
         from cli import render
-        from nvcontainer import configure as conf
+        from nvcontainer import container as conf
         from nvcontainer.discovery import DriverOptions
 
         opts: GlobalOptions = ctx.obj

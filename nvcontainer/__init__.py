@@ -37,11 +37,13 @@ _EXPORTS = {
     "check_requirements": "nvcontainer.policy.requirements",
     "detect_layout": "nvcontainer.policy.layout",
     # the Plan and configure
-    "Plan": "nvcontainer.plan",
-    "build_plan": "nvcontainer.plan",
-    "Request": "nvcontainer.configure",
-    "Result": "nvcontainer.configure",
-    "make_plan": "nvcontainer.configure",
+    "Plan": "nvcontainer.plans",
+    "build_plan": "nvcontainer.plans",
+    "Request": "nvcontainer.container",
+    "Result": "nvcontainer.container",
+    "plan": "nvcontainer.container",
+    "make_plan": "nvcontainer.container",
+    "configure": "nvcontainer.container",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -36,7 +36,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from nvcontainer.bindings import bpf
 from nvcontainer.errors import CgroupError
-from nvcontainer.plan import DeviceRule
+from nvcontainer.plans import DeviceRule
 
 # --- where the cgroup is -------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from nvcontainer.apply.journal import Journal
 from nvcontainer.bindings import linux, mounts
 from nvcontainer.discovery import components as c
 from nvcontainer.errors import MountError, NvcError, PathError
-from nvcontainer.plan import BindMount, Plan, Tmpfs
+from nvcontainer.plans import BindMount, Plan, Tmpfs
 from nvcontainer.securepath import create_file_in_root, mkdirs_in_root, open_in_root
 
 log = logging.getLogger("nvcontainer")

@@ -44,7 +44,7 @@ from nvcontainer.cdi import spec as model
 from nvcontainer.cdi.errors import CdiError
 from nvcontainer.discovery import components as c
 from nvcontainer.driver import DeviceNode, Driver
-from nvcontainer.plan import BindMount, Plan, PlanOptions, Symlink, build_plan
+from nvcontainer.plans import BindMount, Plan, PlanOptions, Symlink, build_plan
 from nvcontainer.policy.capabilities import ALL_DRIVER_CAPABILITIES, Capabilities
 from nvcontainer.policy.layout import BINS_DIR, CUDART_DIR, LDCONFIG_PATH, LIB32_DIR, LIB64_DIR, ContainerLayout
 from nvcontainer.policy.selection import Selection, select_devices

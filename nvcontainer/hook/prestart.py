@@ -12,7 +12,7 @@ from nvcontainer.hook.request import GpuRequest, parse_request
 from nvcontainer.hook.state import BundleSpec, HookState, load_bundle_spec, parse_state
 
 if TYPE_CHECKING:
-    from nvcontainer.configure import Request
+    from nvcontainer.container import Request
 
 log = logging.getLogger("nvcontainer")
 
@@ -35,8 +35,8 @@ def check_mode(config: Config) -> None:
 
 
 def build_request(gpu: GpuRequest, bundle: BundleSpec, state: HookState, config: Config) -> Request:
-    """The ``nvcontainer.configure.Request`` for ``gpu`` (imports the configure layer)."""
-    from nvcontainer.configure import Request
+    """The ``nvcontainer.container.Request`` for ``gpu`` (imports the configure layer)."""
+    from nvcontainer.container import Request
 
     cli = config.nvidia_container_cli
     features = config.features
@@ -84,7 +84,7 @@ def prestart(state_text: str, config: Config) -> Optional[int]:
     for entry in cli.environment:  # the toolkit's env for nvidia-container-cli; we run in-process
         name, _, value = entry.partition("=")
         os.environ[name] = value
-    from nvcontainer.configure import configure
+    from nvcontainer.container import configure
 
     log.info("configuring %s (pid %d): devices=%s capabilities=%s", bundle.rootfs, state.pid,
              request.devices, ",".join(gpu.capabilities))

@@ -11,7 +11,7 @@ from typing import Dict, Iterator, List
 
 import pytest
 
-from nvcontainer import configure as conf
+from nvcontainer import container as conf
 from nvcontainer.allocation import holdings, owner_of
 from nvcontainer.errors import ContainerError, RequirementError
 from tests.containers import NamespaceProcess, make_rootfs, nvc

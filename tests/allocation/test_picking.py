@@ -8,7 +8,7 @@ import pytest
 
 from nvcontainer.allocation import Allocation, Owner, Unit, auto_count, candidates, resolve_devices
 from nvcontainer.allocation.picking import choose, rank
-from nvcontainer.configure import Request, make_plan
+from nvcontainer.container import Request, make_plan
 from nvcontainer.errors import DeviceError
 from tests.allocation.conftest import EXPECTED_ORDER, GIB, USAGE
 from tests.containers import make_rootfs

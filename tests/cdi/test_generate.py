@@ -11,7 +11,7 @@ from nvcontainer.cdi import CdiError
 from nvcontainer.cdi.generate import driver_layout, generate
 from nvcontainer.cdi.spec import dump_spec, minimum_version, parse_spec, version_tuple
 from nvcontainer.cdi.validate import problems
-from nvcontainer.plan import build_plan
+from nvcontainer.plans import build_plan
 from nvcontainer.policy.capabilities import ALL_DRIVER_CAPABILITIES, Capabilities
 from nvcontainer.policy.selection import Selection
 from tests.cdi.helpers import HOOK_ENV, all_edits, device, driver_of, mount_targets, node_paths

@@ -58,7 +58,7 @@ def test_configure_a_mount_namespace(sim_driver, nsproc, tmp_path) -> None:  # t
 
 
 def test_library_api_never_changes_the_callers_namespace(sim_driver, nsproc, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from nvcontainer import configure as conf
+    from nvcontainer import container as conf
 
     own = os.readlink("/proc/self/ns/mnt")
     rootfs = make_rootfs(tmp_path / "rootfs")

@@ -39,7 +39,7 @@ from nvcontainer.apply.cgroups import (
 )
 from nvcontainer.bindings import bpf
 from nvcontainer.errors import CgroupError
-from nvcontainer.plan import DeviceRule
+from nvcontainer.plans import DeviceRule
 from tests.containers import UNIFIED, runc_bundle, runc_run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -201,7 +201,7 @@ import json, os, subprocess, sys
 sys.path.insert(0, {repo!r})
 from nvcontainer.bindings import bpf
 from nvcontainer.apply.cgroups import detect_cgroup, grant_devices
-from nvcontainer.plan import DeviceRule
+from nvcontainer.plans import DeviceRule
 state = json.load(sys.stdin)
 pid = state["pid"]
 rootfs = {rootfs!r}

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from nvcontainer import configure as conf
+from nvcontainer import container as conf
 from nvcontainer.discovery import discover
 from nvcontainer.errors import DeviceError, InputError, RequirementError
 from tests.containers import make_rootfs, nvc, tree

@@ -151,8 +151,8 @@ class Outcome:
 
 
 def call_configure(request: object, **kwargs: object) -> Outcome:
-    """``nvcontainer.configure.configure(request, **kwargs)`` classified; never raises."""
-    from nvcontainer import configure as conf
+    """``nvcontainer.container.configure(request, **kwargs)`` classified; never raises."""
+    from nvcontainer import container as conf
     from nvcontainer.errors import NvcError
 
     try:
@@ -309,7 +309,7 @@ class Arena:
             proc.close()
 
     def request(self, **fields: Any) -> Any:
-        from nvcontainer import configure as conf
+        from nvcontainer import container as conf
 
         fields.setdefault("devices", "all")
         fields.setdefault("capabilities", ALL_CAPS)

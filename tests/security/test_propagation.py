@@ -13,7 +13,7 @@ from typing import Iterator, List
 
 import pytest
 
-from nvcontainer import configure as conf
+from nvcontainer import container as conf
 from tests.containers import make_rootfs, mountinfo
 from tests.security.harness import (
     BOARD,

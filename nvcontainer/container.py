@@ -27,7 +27,7 @@ from nvcontainer.discovery import DriverOptions, discover
 from nvcontainer.discovery.devices import mig_minors
 from nvcontainer.driver import Driver
 from nvcontainer.errors import ContainerError, InputError
-from nvcontainer.plan import Plan, PlanOptions, build_plan
+from nvcontainer.plans import Plan, PlanOptions, build_plan
 from nvcontainer.policy.capabilities import Capabilities, parse_capability_flags
 from nvcontainer.policy.compat import check_mode, find_compat_libs
 from nvcontainer.policy.imex import parse_imex_channels
