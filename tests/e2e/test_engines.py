@@ -179,3 +179,15 @@ def test_ctr_unknown_gpu(containerd: Dict[str, str]) -> None:
     out = ctr_run(containerd, "--gpus", "9")
     assert out.returncode != 0
     assert "nvc-cli: device error: 9: unknown device" in out.stderr
+
+
+def test_docker_auto_exclusive_allocation(docker: Dict[str, str], sim_driver: SimulatedDriver) -> None:
+    """NVIDIA_VISIBLE_DEVICES=auto:1 through the shim: a free whole GPU, recorded while it runs."""
+    whole = [g.uuid for g in sim_driver.topology.gpus if not g.mig_enabled]
+    out = docker_run(docker, "--runtime=nvidia", "-e", "NVIDIA_VISIBLE_DEVICES=auto:1", "-e",
+                     "NVIDIA_GPU_ACCESS=exclusive", "nvtest:latest", "nvidia-smi")
+    assert out.returncode == 0, out.stderr
+    lines = gpu_lines(out.stdout)
+    assert len(lines) == 1 and lines[0].split("UUID: ")[1].rstrip(")") in whole
+    state = Path(docker["NVC_STATE_DIR"])
+    assert not [p for p in os.listdir(state) if p.endswith(".json")], "poststop released the record"
