@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
+from nvcontainer.atomicfile import write_atomic
 from nvcontainer.cdi.errors import CdiError
 
 DEFAULT_SPEC_DIRS: Tuple[str, ...] = ("/etc/cdi", "/var/run/cdi")
@@ -231,20 +232,9 @@ def write_spec(document: Dict[str, Any], path: str, fmt: Optional[str] = None) -
     if fmt is None:
         fmt = "json" if path.endswith(".json") else "yaml"
     text = dump_spec(document, fmt)
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
     try:
-        os.makedirs(directory, mode=0o755, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        write_atomic(path, text, mode=0o644)
     except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
         raise CdiError(f"{path}: cannot write: {(exc.strerror or str(exc)).lower()}") from None
 
 

@@ -12,11 +12,10 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+from nvcontainer.atomicfile import write_atomic
 from nvcontainer.errors import NvcError
 
 Edit = Callable[[Optional[str]], str]
@@ -78,23 +77,7 @@ def update(path: str, edit: Edit) -> Update:
 
 
 def _write_atomic(path: str, text: str, like: Optional[str]) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=directory)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        if like is not None:
-            shutil.copymode(like, tmp)
-            st = os.stat(like)
-            os.chown(tmp, st.st_uid, st.st_gid)
-        else:
-            os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        write_atomic(path, text, keep_from=like)
     except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
         raise ConfigFileError(f"write failed: {path}: {os.strerror(exc.errno or errno.EIO).lower()}") from None

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from typing import Any, Dict, NamedTuple, Optional
 
+from nvcontainer.atomicfile import write_atomic
 from nvcontainer.runtime.errors import ShimError
 
 _GO_ESCAPES = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
@@ -78,23 +78,7 @@ def render_spec(spec: Dict[str, Any], layout: Layout) -> str:
 
 def write_spec(path: str, spec: Dict[str, Any], layout: Layout) -> None:
     """Replace ``path`` atomically, keeping its permission bits."""
-    data = render_spec(spec, layout).encode("utf-8")
-    directory = os.path.dirname(os.path.abspath(path))
     try:
-        mode = os.stat(path).st_mode & 0o7777
-    except OSError:
-        mode = 0o644
-    fd, tmp = tempfile.mkstemp(prefix=".config.json.", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), mode)
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_atomic(path, render_spec(spec, layout), keep_from=path)
     except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
         raise ShimError(f"error writing OCI specification {path}: {exc.strerror or exc}") from None
