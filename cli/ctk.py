@@ -6,7 +6,6 @@ Each group of commands lives in a module of its own (``cli/ctk_config.py``,
 
 from __future__ import annotations
 
-import importlib
 from typing import List, Optional
 
 from cli.main import make_app
@@ -19,14 +18,9 @@ GROUPS = ("ctk_config", "ctk_runtime", "ctk_cdi")
 
 
 def _register() -> None:
-    for name in GROUPS:
-        try:
-            module = importlib.import_module(f"cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"cli.{name}":
-                raise
-            continue
-        module.register(app)
+    from cli.main import register_modules
+
+    register_modules(app, GROUPS)
 
 
 def run(argv: Optional[List[str]] = None) -> None:

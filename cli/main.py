@@ -100,21 +100,27 @@ def _config_defaults(ldcache: Optional[str]) -> tuple[str, Optional[str]]:
 
 
 def _register() -> None:
-    import importlib
 
     from cli import configure, info, listing
 
     info.register(app)
     listing.register(app)
     configure.register(app)
-    for name in ("doctor", "ps"):  # commands of later issues, each in a module of its own
+    register_modules(app, ("doctor", "ps"))
+
+
+def register_modules(the_app: typer.Typer, names: tuple[str, ...]) -> None:
+    """Add the commands of each ``cli.<name>`` module (one ``register(app)`` per module)."""
+    import importlib
+
+    for name in names:
         try:
             module = importlib.import_module(f"cli.{name}")
         except ModuleNotFoundError as exc:
             if exc.name != f"cli.{name}":
                 raise
             continue
-        module.register(app)
+        module.register(the_app)
 
 
 def _normalize(argv: List[str]) -> List[str]:

@@ -99,14 +99,6 @@ _CAP_DAC_OVERRIDE = 1
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 # Not in bindings/linux.py (yet): prctl and capget/capset, through the already-loaded libc.
-_CAPS_CDEF = """
-int prctl(int option, ...);
-struct nvc_cap_header { uint32_t version; int pid; };
-struct nvc_cap_data { uint32_t effective; uint32_t permitted; uint32_t inheritable; };
-int capget(struct nvc_cap_header *hdrp, struct nvc_cap_data *datap);
-int capset(struct nvc_cap_header *hdrp, const struct nvc_cap_data *datap);
-"""
-_caps_loaded: Optional[Tuple[cffi.FFI, Any]] = None
 
 
 @dataclass(frozen=True)
@@ -452,14 +444,8 @@ def _exec(spec: _Sandbox, report_fd: int) -> None:
 
 
 def _caps_lib() -> Tuple[cffi.FFI, Any]:
-    global _caps_loaded
-    if _caps_loaded is None:
-        import cffi
-
-        ffi = cffi.FFI()
-        ffi.cdef(_CAPS_CDEF)
-        _caps_loaded = (ffi, ffi.dlopen(None))
-    return _caps_loaded
+    """libc through cffi, with prctl/capget/capset declared (``nvcontainer.bindings.linux``)."""
+    return linux._libc()
 
 
 def _prctl(what: str, option: int, *args: int, ignore: Tuple[int, ...] = ()) -> int:
