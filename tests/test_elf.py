@@ -226,3 +226,19 @@ def test_mutated_library(
     else:
         assert info.elf_class in (32, 64)
         assert all(isinstance(name, str) for name in info.needed)
+
+
+def test_elf_class_from_identification_bytes(tmp_path, sim_driver) -> None:  # type: ignore[no-untyped-def]
+    from nvcontainer.discovery.elf import elf_class
+
+    lib64 = sim_driver.nvml_library
+    assert elf_class(str(lib64)) == 64 == elf.inspect_elf(str(lib64)).elf_class
+    if sim_driver.lib32_dir is not None:
+        lib32 = next(p for p in sim_driver.lib32_dir.iterdir()
+                     if p.name.startswith("libcuda.so.") and not p.is_symlink())
+        assert elf_class(str(lib32)) == 32 == elf.inspect_elf(str(lib32)).elf_class
+    (tmp_path / "text").write_text("not an elf")
+    (tmp_path / "short").write_bytes(b"\x7fELF")
+    assert elf_class(str(tmp_path / "text")) is None
+    assert elf_class(str(tmp_path / "short")) is None
+    assert elf_class(str(tmp_path / "missing")) is None

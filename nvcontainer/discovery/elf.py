@@ -118,6 +118,20 @@ def _align4(size: int) -> int:
     return (size + 3) & ~3
 
 
+def elf_class(path: str) -> Optional[int]:
+    """32 or 64 from the ELF identification bytes alone (None: not an ELF file or unreadable).
+
+    The cheap check for the many libraries that need nothing more than their class."""
+    try:
+        with open(path, "rb") as handle:
+            ident = handle.read(len(ELF_MAGIC) + 1)
+    except OSError:
+        return None
+    if len(ident) != len(ELF_MAGIC) + 1 or not ident.startswith(ELF_MAGIC):
+        return None
+    return {1: 32, 2: 64}.get(ident[-1])
+
+
 def has_linux_abi_tag_2_3_99(info: ElfInfo) -> bool:
     """libnvidia-tls rule: the ABI tag says OS Linux, ABI 2.3.99."""
     return info.abi_tag == (ELF_NOTE_OS_LINUX, 2, 3, 99)

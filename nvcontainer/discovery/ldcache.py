@@ -18,7 +18,7 @@ from __future__ import annotations
 import platform
 import struct
 from dataclasses import dataclass
-from typing import Dict, Iterable, Iterator, Optional, Tuple
+from typing import Dict, Iterable, Iterator, NamedTuple, Optional, Tuple
 
 from nvcontainer.errors import LdcacheError
 
@@ -95,9 +95,11 @@ _HOST_ARCH: Dict[str, Tuple[int, Optional[int]]] = {
 }
 
 
-@dataclass(frozen=True)
-class LdCacheEntry:
-    """One cache entry: ``key`` is the library name (usually a SONAME), ``value`` its path."""
+class LdCacheEntry(NamedTuple):
+    """One cache entry: ``key`` is the library name (usually a SONAME), ``value`` its path.
+
+    Immutable like the frozen dataclasses elsewhere, but a NamedTuple: a cache has thousands of
+    entries and a tuple is several times cheaper to build."""
 
     key: str
     value: str
@@ -183,9 +185,10 @@ def parse_ldcache(data: bytes, name: str = "ld.so.cache") -> LdCache:
     end = first + nlibs * NEW_ENTRY.size
     if end > len(data):
         raise LdcacheError(f"truncated file: {name}: {nlibs} entries do not fit")
-    strings = _StringTable(data, start, name)
+    strings = _StringTable(data, start, name, end)
+    get = strings.get
     entries = tuple(
-        LdCacheEntry(strings.get(key), strings.get(value), flags)
+        LdCacheEntry(get(key), get(value), flags)
         for flags, key, value, _osversion, _hwcap in NEW_ENTRY.iter_unpack(memoryview(data)[first:end])
     )
     return LdCache(entries)
@@ -209,11 +212,20 @@ def _new_header_offset(data: bytes, name: str) -> int:
 class _StringTable:
     """NUL-terminated strings at offsets from the new header, decoded once each."""
 
-    def __init__(self, data: bytes, base: int, name: str) -> None:
+    def __init__(self, data: bytes, base: int, name: str, table_start: int) -> None:
         self._data = data
         self._base = base
         self._name = name
-        self._seen: Dict[int, str] = {}
+        # ldconfig writes the strings after the entries: decode that region in one pass (offsets of
+        # every string start); offsets into the middle of a string fall back to get()'s search.
+        seen: Dict[int, str] = {}
+        if table_start < len(data):
+            parts = data[table_start:].split(b"\0")
+            offset = table_start - base
+            for part in parts[:-1]:
+                seen[offset] = part.decode("utf-8", "surrogateescape")
+                offset += len(part) + 1
+        self._seen = seen
 
     def get(self, offset: int) -> str:
         text = self._seen.get(offset)

@@ -30,6 +30,14 @@ def _accept(host_path: str, prefix: str, version: str, want64: bool, log: List[s
     if not elf.matches_driver_version(host_path, version):
         log.append(f"skipping {host_path}: not of driver version {version}")
         return False
+    if prefix != c.TLS_PREFIX and prefix not in c.COMPAT_GL_PREFIXES:
+        # Most libraries need only their class: read it from the identification bytes, which is
+        # ~50x cheaper than a full parse (the parse dominated a container start).
+        found = elf.elf_class(host_path)
+        if found != (64 if want64 else 32):
+            log.append(f"skipping {host_path}: {'not an elf file' if found is None else 'wrong ELF class'}")
+            return False
+        return True
     try:
         info = elf.inspect_elf(host_path)
     except NvcError as exc:

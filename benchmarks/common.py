@@ -1,0 +1,75 @@
+"""Shared by the benchmark scripts: timing, a table printer, the machine description.
+
+Benchmarks print numbers and compare them with a baseline measured in the same run; they never
+assert times (tests do not either)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from typing import Callable, List, Sequence, Tuple
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.dirname(sys.executable)
+
+
+def machine() -> str:
+    model = "unknown cpu"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return (f"{os.cpu_count()} cores, {model}, Linux {platform.release()}, "
+            f"Python {platform.python_version()}")
+
+
+def timed(fn: Callable[[], object], runs: int, warmup: int = 1) -> List[float]:
+    """Wall times in ms of ``runs`` calls (after ``warmup`` untimed ones)."""
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def run(argv: Sequence[str], **kwargs: object) -> Callable[[], object]:
+    def call() -> object:
+        return subprocess.run(list(argv), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
+                              **kwargs)  # type: ignore[call-overload]
+    return call
+
+
+def median(xs: Sequence[float]) -> float:
+    return statistics.median(xs)
+
+
+def p95(xs: Sequence[float]) -> float:
+    ordered = sorted(xs)
+    return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+
+
+def table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [list(map(str, header))] + [[f"{c:.1f}" if isinstance(c, float) else str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = [f"### {title}", "", "| " + " | ".join(h.ljust(w) for h, w in zip(cells[0], widths)) + " |",
+             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    lines += ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in cells[1:]]
+    return "\n".join(lines) + "\n"
+
+
+def stats_row(name: str, xs: Sequence[float], base: Tuple[float, ...] = ()) -> List[object]:
+    row: List[object] = [name, median(xs), p95(xs)]
+    if base:
+        row += [median(xs) - base[0], median(xs) / base[0] if base[0] else float("nan")]
+    return row

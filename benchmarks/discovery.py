@@ -1,0 +1,81 @@
+"""Discovery cost: nvc-cli info/list, discover() in a fresh process and repeated in-process, and
+our ld.so.cache reader against `ldconfig -p` (the host's cache and a 5,000-entry cache)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import struct
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks.common import machine, median, run, stats_row, table, timed  # noqa: E402
+
+
+def synthetic_cache(path: str, entries: int) -> None:
+    """A new-format ld.so.cache with ``entries`` x86-64 entries (the layout of ldcache.py)."""
+    strings = bytearray()
+    offsets = []
+    header_size, entry_size = 48, 24
+    base = header_size + entries * entry_size
+    for i in range(entries):
+        key = f"libbench{i}.so.1".encode()
+        value = f"/usr/lib/x86_64-linux-gnu/libbench{i}.so.1.0.{i}".encode()
+        k = base + len(strings)
+        strings += key + b"\0"
+        v = base + len(strings)
+        strings += value + b"\0"
+        offsets.append((k, v))
+    out = bytearray(b"glibc-ld.so.cache" + b"1.1" + struct.pack("<II5I", entries, len(strings), 0, 0, 0, 0, 0))
+    for k, v in offsets:
+        out += struct.pack("<iIIIQ", 0x0303, k, v, 0, 0)
+    out += strings
+    with open(path, "wb") as f:
+        f.write(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=10)
+    args = parser.parse_args()
+    from nvcontainer.discovery.ldcache import read_ldcache
+    from nvcontainer.simulate import build
+
+    print(machine())
+    with tempfile.TemporaryDirectory() as tmp:
+        root = os.path.join(tmp, "driver")
+        build(root)
+        nvc = [sys.executable, "-m", "cli.main", "--root", root]
+        fresh = [sys.executable, "-c", f"from nvcontainer import discover; discover({root!r})"]
+        base = timed(run([sys.executable, "-c", "pass"]), args.runs)
+        rows = [stats_row("python3 -c pass (baseline)", base),
+                stats_row("discover() in a fresh process", timed(run(fresh), args.runs), (median(base),)),
+                stats_row("nvc-cli info", timed(run([*nvc, "info"]), args.runs), (median(base),)),
+                stats_row("nvc-cli list", timed(run([*nvc, "list"]), args.runs), (median(base),))]
+        from nvcontainer import discover
+
+        discover(root)
+        rows.append(stats_row("discover() again in-process", timed(lambda: discover(root), args.runs)))
+        print(table("Discovery (ms)", ["what", "median", "p95", "added vs python", "ratio"],
+                    [r + [""] * (5 - len(r)) for r in rows]))
+
+        big = os.path.join(tmp, "big.ld.so.cache")
+        synthetic_cache(big, 5000)
+        rows = []
+        for name, path in (("host /etc/ld.so.cache", "/etc/ld.so.cache"), ("5,000 entries", big)):
+            n = len(read_ldcache(path).entries)
+            ours = timed(lambda p=path: read_ldcache(p), args.runs * 3)  # type: ignore[misc]
+            theirs = timed(run(["ldconfig", "-p", "-C", path]), args.runs * 3)
+            rows.append([name, n, median(ours), median(theirs), median(theirs) / median(ours)])
+        print(table("ld.so.cache: our reader (in-process) vs ldconfig -p (ms)",
+                    ["cache", "entries", "ours", "ldconfig -p", "ldconfig/ours"], rows))
+        t0 = time.perf_counter()
+        read_ldcache(big)
+        print(f"one 5,000-entry parse: {(time.perf_counter() - t0) * 1000:.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
