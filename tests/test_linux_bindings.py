@@ -9,7 +9,6 @@ from __future__ import annotations
 import errno
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -23,23 +22,15 @@ from nvcontainer.bindings import linux, mntns, mounts
 T = TypeVar("T")
 
 
-def _can_unshare() -> bool:
-    if os.geteuid() != 0 or shutil.which("unshare") is None:
-        return False
-    return subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode == 0
-
-
-pytestmark = pytest.mark.skipif(not _can_unshare(), reason="needs root and mount namespaces")
-
 API_MODES = [
     pytest.param(True, id="new-api"),
     pytest.param(False, id="classic-mount"),
 ]
 
 
-def _skip_without(new_api: bool) -> None:
+def _require(new_api: bool) -> None:
     if new_api and not linux.new_mount_api_available():
-        pytest.skip("new mount API not available")
+        pytest.fail("new mount API not available")
 
 
 def _own_ns() -> str:
@@ -133,7 +124,7 @@ def _header_numbers(path: Path) -> Dict[str, int]:
 )
 def test_syscall_numbers_match_kernel_headers(machine: str, header: str) -> None:
     if not Path(header).exists():
-        pytest.skip(f"{header} not installed")
+        pytest.fail(f"{header} not installed")
     numbers = _header_numbers(Path(header))
     for name, nr in linux._SYSCALLS[machine].items():
         assert numbers[name] == nr, name
@@ -301,7 +292,7 @@ def test_large_results_do_not_deadlock() -> None:
 def test_bind_mount_fd_in_a_container_namespace(
     sandbox: Sandbox, host_unchanged: None, tmp_path: Path, new_api: bool
 ) -> None:
-    _skip_without(new_api)
+    _require(new_api)
     src, dst = tmp_path / "src", tmp_path / "dst"
     src.write_text("driver library\n")
     dst.write_text("")
@@ -330,7 +321,7 @@ def test_bind_mount_fd_onto_a_mount_point_remounts_the_new_mount(
     host_unchanged: None, tmp_path: Path, new_api: bool
 ) -> None:
     # The target is itself a mount root: a remount through the target's own fd would hit it.
-    _skip_without(new_api)
+    _require(new_api)
     src, dst = tmp_path / "src", tmp_path / "dst"
     src.mkdir()
     dst.mkdir()
@@ -350,7 +341,7 @@ def test_bind_mount_fd_onto_a_mount_point_remounts_the_new_mount(
 
 
 def test_clone_on_host_attach_in_container(sandbox: Sandbox, host_unchanged: None, tmp_path: Path) -> None:
-    _skip_without(True)
+    _require(True)
     src, dst = tmp_path / "src", tmp_path / "dst"
     src.write_text("from the host\n")
     dst.write_text("")
@@ -398,7 +389,7 @@ def test_bind_from_another_namespace_is_refused(
 @pytest.mark.parametrize("new_api", API_MODES)
 def test_tmpfs_mount_fd_fill_then_remount(sandbox: Sandbox, host_unchanged: None, tmp_path: Path,
                                           new_api: bool) -> None:
-    _skip_without(new_api)
+    _require(new_api)
     target = tmp_path / "driver"
     target.mkdir()
 
@@ -483,7 +474,7 @@ def test_tmpfs_mount_fd_rejects_other_flags() -> None:
 @pytest.mark.parametrize("new_api", API_MODES)
 def test_remount_adds_restrictions_and_keeps_existing(host_unchanged: None, tmp_path: Path,
                                                       new_api: bool) -> None:
-    _skip_without(new_api)
+    _require(new_api)
     src, dst = tmp_path / "src", tmp_path / "dst"
     src.mkdir()
     dst.mkdir()
@@ -504,7 +495,7 @@ def test_remount_adds_restrictions_and_keeps_existing(host_unchanged: None, tmp_
 
 
 def test_mount_setattr_sets_and_clears(host_unchanged: None, tmp_path: Path) -> None:
-    _skip_without(True)
+    _require(True)
     (tmp_path / "dir").mkdir()
 
     def body() -> List[int]:
