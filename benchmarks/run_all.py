@@ -10,7 +10,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 if __name__ == "__main__":
     for script, args in (("startup.py", ["--runs", "20"]), ("discovery.py", ["--runs", "10"]),
-                         ("container_start.py", ["--runs", "30"])):
+                         ("scale.py", ["--runs", "3"]), ("container_start.py", ["--runs", "30"])):
         print(f"\n## {script}\n", flush=True)
         subprocess.run([sys.executable, os.path.join(HERE, script), *args], check=True,
                        cwd=os.path.dirname(HERE))
