@@ -5,6 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")"
 scripts/install-deps.sh test
 PY=${PYTHON:-python3}
-echo ">> ruff";   "$PY" -m ruff check nvcontainer cli tests
+echo ">> ruff";   "$PY" -m ruff check nvcontainer cli tests benchmarks
 echo ">> mypy";   "$PY" -m mypy nvcontainer
 echo ">> pytest"; "$PY" -m pytest -q -p no:cacheprovider "$@"

@@ -26,7 +26,8 @@ def topology(n: int, migs: bool = False) -> Dict[str, Any]:
     gpus = []
     for i in range(n):
         bus_id = f"00000000:{(i // 32) + 1:02x}:{i % 32:02x}.0"
-        gpu: Dict[str, Any] = {"name": "NVIDIA A100-SXM4-40GB", "bus_id": bus_id, "minor": i, "compute_capability": "8.0", "architecture": 7,
+        gpu: Dict[str, Any] = {"name": "NVIDIA A100-SXM4-40GB", "bus_id": bus_id, "minor": i,
+                               "compute_capability": "8.0", "architecture": 7,
                                "pci_device_id": "0x20B010DE", "memory_total": 40 * GIB}
         if migs:
             gpu.update(mig_enabled=True, migs=MIG7)
