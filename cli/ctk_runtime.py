@@ -1,26 +1,14 @@
-"""``nvc-ctk runtime configure`` (docker, containerd, CRI-O) and ``nvc-ctk install-compat``."""
+"""``nvc-ctk runtime configure`` (docker, containerd, CRI-O) and ``nvc-ctk install-compat``.
+
+The work is in ``nvcontainer.engines``; this module only maps flags (nvidia-ctk's spellings
+included) onto ``RuntimeRequest`` and prints the outcome.
+"""
 
 from __future__ import annotations
 
-import functools
-import os
-import shutil
-import sys
 from typing import Optional
 
 import typer
-
-COMPAT_NAMES = (
-    ("nvidia-container-cli", "nvc-cli"),
-    ("nvidia-container-runtime-hook", "nvc-container-runtime-hook"),
-    ("nvidia-container-runtime", "nvc-container-runtime"),
-)
-
-
-def _installed(name: str) -> str:
-    """Our installed script ``name``: beside this interpreter, else on PATH."""
-    beside = os.path.join(os.path.dirname(sys.executable), name)
-    return beside if os.path.isfile(beside) else (shutil.which(name) or beside)
 
 
 def register(app: typer.Typer) -> None:
@@ -30,7 +18,10 @@ def register(app: typer.Typer) -> None:
     @runtime.command("configure")
     def configure(
         engine: str = typer.Option("docker", "--runtime", help="The engine: docker, containerd or crio."),
-        config: Optional[str] = typer.Option(None, "--config", help="The engine's configuration file."),
+        config: Optional[str] = typer.Option(
+            None, "--config",
+            help="The file to write (default: /etc/docker/daemon.json, /etc/containerd/config.toml, "
+                 "or the CRI-O drop-in /etc/crio/crio.conf.d/99-nvidia.toml)."),
         name: str = typer.Option("nvidia", "--nvidia-runtime-name", "--runtime-name",
                                  help="The name to register the runtime under."),
         runtime_path: Optional[str] = typer.Option(
@@ -38,33 +29,29 @@ def register(app: typer.Typer) -> None:
             help="Path of the runtime shim (default: the installed nvc-container-runtime)."),
         set_as_default: bool = typer.Option(False, "--set-as-default", "--nvidia-set-as-default",
                                             help="Make it the engine's default runtime."),
-        enable_cdi: bool = typer.Option(False, "--cdi.enabled", "--enable-cdi",
-                                        help="docker: turn on the daemon's CDI feature."),
+        enable_cdi: bool = typer.Option(False, "--cdi.enabled", "--cdi.enable", "--enable-cdi",
+                                        help="docker, containerd: turn on the engine's CDI support."),
+        config_source: str = typer.Option(
+            "file", "--config-source",
+            help="Where the current settings come from: file, or command (containerd: `containerd config dump`)."),
+        executable_path: Optional[str] = typer.Option(
+            None, "--executable-path", help="containerd binary for --config-source=command."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the new file and write nothing."),
     ) -> None:
-        """Register the runtime in an engine's configuration (atomic write, backup, locked)."""
-        from nvcontainer.engines import containerd, crio, docker, files
-        from nvcontainer.errors import InputError
+        """Register the runtime in an engine's configuration (locked, backed up, written atomically)."""
+        from nvcontainer.engines.compat import installed
+        from nvcontainer.engines.runtime import RuntimeRequest
+        from nvcontainer.engines.runtime import configure as configure_engine
 
-        modules = {"docker": docker, "containerd": containerd, "crio": crio}
-        if engine not in modules:
-            raise InputError(f"unsupported runtime: {engine} (docker, containerd or crio)")
-        module = modules[engine]
-        path = config or module.DEFAULT_PATH
-        shim = runtime_path or _installed("nvc-container-runtime")
-        if engine != "docker" and not os.path.isabs(shim):
-            raise InputError(f"the runtime path must be absolute for {engine}: {shim}")
-        kwargs = dict(path=path, name=name, runtime_path=shim, set_as_default=set_as_default)
-        if engine == "docker":
-            kwargs["enable_cdi"] = enable_cdi
-        elif enable_cdi:
-            raise InputError(f"--cdi.enabled is only supported for docker here, not {engine}")
-        edit = functools.partial(module.edit, **kwargs)  # type: ignore[arg-type]
+        req = RuntimeRequest(engine=engine, config_path=config, name=name,
+                             runtime_path=runtime_path or installed("nvc-container-runtime"),
+                             set_as_default=set_as_default, enable_cdi=enable_cdi, config_source=config_source,
+                             executable_path=executable_path, dry_run=dry_run)
+        result = configure_engine(req)
         if dry_run:
-            typer.echo(files.preview(path, edit).new, nl=False)
+            typer.echo(result.new, nl=False)
             return
-        result = files.update(path, edit)
-        typer.echo(f"{'updated' if result.changed else 'unchanged'}: {path}"
+        typer.echo(f"{'updated' if result.changed else 'unchanged'}: {req.path}"
                    + (f" (backup: {result.backup})" if result.backup else ""), err=True)
 
     @app.command("install-compat")
@@ -72,17 +59,8 @@ def register(app: typer.Typer) -> None:
         prefix: str = typer.Option("/usr/local/bin", "--prefix", help="Where to make the links."),
         force: bool = typer.Option(False, "--force", help="Replace existing files of those names."),
     ) -> None:
-        """Link NVIDIA's program names to ours, so engines that look for them find nvcontainer."""
-        from nvcontainer.errors import InputError
+        """Link NVIDIA's program names (nvidia-container-cli, -runtime-hook, -runtime) to ours."""
+        from nvcontainer.engines.compat import install
 
-        os.makedirs(prefix, exist_ok=True)
-        for theirs, ours in COMPAT_NAMES:
-            link, target = os.path.join(prefix, theirs), _installed(ours)
-            if os.path.lexists(link):
-                if os.path.islink(link) and os.readlink(link) == target:
-                    continue
-                if not force:
-                    raise InputError(f"{link} exists and is not our link (use --force to replace it)")
-                os.unlink(link)
-            os.symlink(target, link)
-            typer.echo(f"{link} -> {target}")
+        for link in install(prefix, force):
+            typer.echo(f"{link.path} -> {link.target}" + (" (unchanged)" if link.action == "keep" else ""))

@@ -34,7 +34,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Output as JSON, grouped by kind."),
         docker_args: bool = typer.Option(
             False, "--docker-args",
-            help="Print the docker run flags (--device, -v ...:ro) for the utility and compute capabilities."),
+            help="Print, one per line, the plain `docker run` flags (--device=HOST:CTR, -v=HOST:CTR:ro) "
+                 "giving the selected devices the utility and compute parts."),
     ) -> None:
         """List driver components."""
         from cli import render

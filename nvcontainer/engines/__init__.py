@@ -1,5 +1,7 @@
 """Engine configuration: register our runtime with docker, containerd and CRI-O.
 
-Each engine module turns the old file's text into the new text (pure); ``files.update`` does the
-safe write: a lock against concurrent runs, a backup, and an atomic replace.
+``runtime.configure(RuntimeRequest(...))`` is the one entry.  Each engine module (``docker``,
+``containerd``, ``crio``) turns the old file's text into the new text (pure, format-preserving;
+``jsonedit`` splices JSON); ``files.update`` does the safe write: a lock against concurrent runs,
+a ``.bak`` backup, and an atomic replace.  ``compat`` links NVIDIA's program names to ours.
 """

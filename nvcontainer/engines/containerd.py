@@ -1,70 +1,176 @@
 """containerd's config.toml (versions 1, 2 and 3): add a runc-v2 runtime running our shim.
 
 The edit is made with tomlkit, so comments, ordering and formatting of everything we do not touch
-survive byte for byte.  Version: no file or an empty one → 2; a file without ``version`` → 1.
-The new runtime copies the default runtime's options table when there is one, as nvidia-ctk does.
+survive byte for byte; the new table goes after the runtimes already there, and comments or blank
+lines that stood in front of the next table header still stand in front of it.
+Version: no file, or one with no keys → 2; a file without ``version`` → 1.
+As nvidia-ctk does, the new runtime is a copy of the first of (the default runtime unless it is an
+``nvidia*`` one, ``runc``, ``crun``) that exists, else runc-v2 defaults; then ``options.BinaryName``
+is set.  An entry that already says exactly that is left alone, so a second run changes nothing.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+import copy
+from typing import Any, List, Optional, Tuple
 
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
+from tomlkit.items import AoT, Comment, Table, Whitespace
 
 from nvcontainer.engines.files import ConfigFileError
 
 DEFAULT_PATH = "/etc/containerd/config.toml"
 CRI_PLUGINS = {1: "cri", 2: "io.containerd.grpc.v1.cri", 3: "io.containerd.cri.v1.runtime"}
+RUNTIME_TYPE = "io.containerd.runc.v2"
 
 
-def _table(parent: Any, key: str) -> Any:
+def _table(parent: Any, key: str, where: str) -> Any:
     if key not in parent:
         parent[key] = tomlkit.table()
+    if not isinstance(parent[key], dict):
+        raise ConfigFileError(f"{where}: '{key}' is not a table")
     return parent[key]
 
 
-def version_of(doc: Any, empty: bool) -> int:
-    if empty:
+def version_of(doc: Any, path: str) -> int:
+    if not doc:
         return 2
     value = doc.get("version", 1)
-    if value not in CRI_PLUGINS:
-        raise ConfigFileError(f"unsupported containerd config version: {value}")
+    if isinstance(value, bool) or value not in CRI_PLUGINS:
+        raise ConfigFileError(f"{path}: unsupported containerd config version: {value}")
     return int(value)
 
 
-def runtimes_table(doc: Any, version: int) -> Tuple[Any, Any]:
-    """(the CRI plugin's ``containerd`` table, its ``runtimes`` table), created where missing."""
-    plugins = _table(doc, "plugins")
-    cri = _table(plugins, CRI_PLUGINS[version])
-    containerd = _table(cri, "containerd")
-    return containerd, _table(containerd, "runtimes")
+def cri_tables(doc: Any, version: int, path: str) -> Tuple[Any, Any, Any]:
+    """(the CRI plugin table, its ``containerd`` table, its ``runtimes`` table), made where missing."""
+    plugins = _table(doc, "plugins", path)
+    cri = _table(plugins, CRI_PLUGINS[version], path)
+    containerd = _table(cri, "containerd", path)
+    return cri, containerd, _table(containerd, "runtimes", path)
 
 
-def edit(old: Optional[str], *, path: str, name: str, runtime_path: str, set_as_default: bool) -> str:
-    empty = old is None or not old.strip()
+def template_names(default: Optional[str]) -> List[str]:
+    """Runtimes whose settings the new one copies, first found wins (engine.GetLowLevelRuntimes)."""
+    names = [default] if default and not default.startswith("nvidia") else []
+    return [*names, "runc", "crun"]
+
+
+def _trailing_at(table: Any) -> int:
+    """Where the comments and blank lines ending the table's body start: tomlkit keeps what
+    precedes the next table header (a comment about *it*, say) in the previous table."""
+    body = table.value.body
+    i = len(body)
+    while i > 0 and body[i - 1][0] is None and isinstance(body[i - 1][1], (Whitespace, Comment)):
+        i -= 1
+    return i
+
+
+def _last_table(table: Any) -> Any:
+    """The table printed last within ``table`` (itself when it has no sub-table at its end)."""
+    body = table.value.body
+    last = body[_trailing_at(table) - 1][1] if _trailing_at(table) else None
+    return _last_table(last) if isinstance(last, Table) else table
+
+
+def _move_trailing(source: Any, target: Any) -> None:
+    """Move the comments and blank lines ending ``source`` to the end of ``target`` (printed
+    right after it), so they stay in front of the table header that follows; leave one blank line."""
+    at = _trailing_at(source)
+    moved = source.value.body[at:]
+    if not moved:
+        return
+    del source.value.body[at:]
+    source.value.body.append((None, Whitespace("\n")))
+    for _, item in moved:
+        target.value.body.append((None, item))
+
+
+def _strip_trailing(table: Any) -> None:
+    """Drop the comments and blank lines that a copied table brought from the end of its template."""
+    last = _last_table(table)
+    del last.value.body[_trailing_at(last):]
+
+
+def new_runtime(runtimes: Any, default: Optional[str], runtime_path: str) -> Any:
+    for name in template_names(default):
+        template = runtimes.get(name)
+        if isinstance(template, dict):
+            runtime = copy.deepcopy(template)
+            _strip_trailing(runtime)
+            break
+    else:
+        runtime = tomlkit.table()
+        runtime["runtime_type"] = RUNTIME_TYPE
+        runtime["runtime_root"] = ""
+        runtime["runtime_engine"] = ""
+        runtime["privileged_without_host_devices"] = False
+    if not isinstance(runtime.get("options"), dict):
+        runtime["options"] = tomlkit.table()
+    runtime["options"]["BinaryName"] = runtime_path
+    return runtime
+
+
+def edit(old: Optional[str], *, path: str, name: str, runtime_path: str, set_as_default: bool,
+         enable_cdi: bool = False) -> str:
     try:
         doc = tomlkit.parse(old or "")
     except TOMLKitError as exc:
         raise ConfigFileError(f"{path}: invalid TOML: {exc}") from None
-    version = version_of(doc, empty)
-    if empty:
+    try:
+        _add_runtime(doc, path=path, name=name, runtime_path=runtime_path, set_as_default=set_as_default,
+                     enable_cdi=enable_cdi)
+        return tomlkit.dumps(doc)
+    except (TOMLKitError, ValueError, TypeError) as exc:  # e.g. a table we must extend is written inline
+        raise ConfigFileError(f"{path}: cannot edit: {exc}") from None
+
+
+def _add_runtime(doc: Any, *, path: str, name: str, runtime_path: str, set_as_default: bool,
+                 enable_cdi: bool) -> None:
+    version = version_of(doc, path)
+    if not doc:
         doc["version"] = version
-    containerd, runtimes = runtimes_table(doc, version)
-    default = str(containerd.get("default_runtime_name", "runc"))
-    runtime = tomlkit.table()
-    template = runtimes.get(default)
-    for key in ("runtime_type", "runtime_root", "runtime_engine", "privileged_without_host_devices"):
-        if template is not None and key in template:
-            runtime[key] = template[key]
-    runtime.setdefault("runtime_type", "io.containerd.runc.v2")
-    options = tomlkit.table()
-    if template is not None and isinstance(template.get("options"), dict):
-        for key, value in template["options"].items():
-            options[key] = value
-    options["BinaryName"] = runtime_path
-    runtime["options"] = options
-    runtimes[name] = runtime
-    if set_as_default:
+    cri, containerd, runtimes = cri_tables(doc, version, path)
+    default = containerd.get("default_runtime_name")
+    runtime = new_runtime(runtimes, str(default) if default is not None else None, runtime_path)
+    existing = runtimes.get(name)
+    if existing is None or _plain(existing) != _plain(runtime):
+        indent = runtime.trivia.indent if runtime.trivia.indent else None  # the template's
+        before = _last_table(runtimes) if existing is None and isinstance(runtimes, Table) else None
+        runtimes[name] = runtime
+        _indent_like(_raw(runtimes, name), indent)
+        options = runtimes[name]["options"]
+        _indent_like(_raw(options, "BinaryName"), _key_indent(options, skip="BinaryName"))
+        if before is not None:
+            _move_trailing(before, _last_table(runtimes[name]))
+    if set_as_default and default != name:
         containerd["default_runtime_name"] = name
-    return tomlkit.dumps(doc)
+    if enable_cdi and cri.get("enable_cdi") is not True:
+        cri["enable_cdi"] = True
+        _indent_like(_raw(cri, "enable_cdi"), _key_indent(cri))
+
+
+def _key_indent(table: Any, skip: str = "") -> Optional[str]:
+    """The indent of the table's plain keys (but ``skip``), if it has any."""
+    for key, item in table.value.body:
+        if key is None or key.key == skip:
+            continue
+        if not isinstance(item, (Table, AoT)) and hasattr(item, "trivia"):
+            return str(item.trivia.indent)
+    return None
+
+
+def _raw(table: Any, key: str) -> Any:
+    """The tomlkit item itself (indexing a table gives plain ``bool``/``str`` for scalars)."""
+    container: Any = getattr(table, "value", None)
+    return container.item(key) if hasattr(container, "item") else table[key]
+
+
+def _indent_like(item: Any, indent: Optional[str]) -> None:
+    """Undo tomlkit's re-indentation of an item placed in an indented document."""
+    if indent is not None and hasattr(item, "trivia"):
+        item.trivia.indent = indent
+
+
+def _plain(item: Any) -> Any:
+    return item.unwrap() if hasattr(item, "unwrap") else item

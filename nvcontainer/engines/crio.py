@@ -1,8 +1,13 @@
-"""CRI-O: a drop-in file declaring our runtime (``/etc/crio/crio.conf.d/99-nvidia.toml``)."""
+"""CRI-O: a drop-in file declaring our runtime (``/etc/crio/crio.conf.d/99-nvidia.toml``).
+
+``[crio.runtime.runtimes.<name>]`` gets ``runtime_path`` and ``runtime_type = "oci"``, and
+``crio.runtime.default_runtime`` names it when asked.  An existing drop-in is edited with tomlkit,
+so whatever else it holds survives as written.
+"""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
@@ -12,18 +17,27 @@ from nvcontainer.engines.files import ConfigFileError
 DEFAULT_PATH = "/etc/crio/crio.conf.d/99-nvidia.toml"
 
 
+def _table(parent: Any, key: str, path: str) -> Any:
+    if key not in parent:
+        parent[key] = tomlkit.table()
+    if not isinstance(parent[key], dict):
+        raise ConfigFileError(f"{path}: '{key}' is not a table")
+    return parent[key]
+
+
 def edit(old: Optional[str], *, path: str, name: str, runtime_path: str, set_as_default: bool) -> str:
     try:
         doc = tomlkit.parse(old or "")
     except TOMLKitError as exc:
         raise ConfigFileError(f"{path}: invalid TOML: {exc}") from None
-    crio = doc.setdefault("crio", tomlkit.table())
-    runtime_section = crio.setdefault("runtime", tomlkit.table())
-    if set_as_default:
-        runtime_section["default_runtime"] = name
-    runtimes = runtime_section.setdefault("runtimes", tomlkit.table())
-    entry = tomlkit.table()
-    entry["runtime_path"] = runtime_path
-    entry["runtime_type"] = "oci"
-    runtimes[name] = entry
-    return tomlkit.dumps(doc)
+    try:
+        runtime_section = _table(_table(doc, "crio", path), "runtime", path)
+        if set_as_default and runtime_section.get("default_runtime") != name:
+            runtime_section["default_runtime"] = name
+        entry = _table(_table(runtime_section, "runtimes", path), name, path)
+        for key, value in (("runtime_path", runtime_path), ("runtime_type", "oci")):
+            if entry.get(key) != value:
+                entry[key] = value
+        return tomlkit.dumps(doc)
+    except (TOMLKitError, ValueError, TypeError) as exc:
+        raise ConfigFileError(f"{path}: cannot edit: {exc}") from None

@@ -3,8 +3,11 @@
 ``update(path, edit)`` holds an exclusive ``flock`` on ``<path>.lock`` while it reads the file,
 computes the new text with ``edit`` (a pure function of the old text, None when absent), writes a
 temporary file in the same directory (same mode and owner, fsync'ed) and renames it over the old
-one, after copying the old one to ``<path>.bak``.  A failure at any point (ENOSPC included)
-leaves the original file as it was and no temporary file behind.
+one.  Before that, the old text is saved (atomically too) as ``<path>.bak``: one backup, the
+version before the latest change, replaced at each change; nothing is written (no backup either)
+when the new text equals the old.  A ``path`` that is a symbolic link is followed, so the link
+stays and its target is updated.  A failure at any point (ENOSPC included) leaves the original
+file as it was and no temporary file behind.
 """
 
 from __future__ import annotations
@@ -54,7 +57,8 @@ def preview(path: str, edit: Edit) -> Update:
 
 
 def update(path: str, edit: Edit) -> Update:
-    directory = os.path.dirname(os.path.abspath(path)) or "."
+    path = os.path.realpath(path)
+    directory = os.path.dirname(path) or "."
     try:
         os.makedirs(directory, mode=0o755, exist_ok=True)
         lock_fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
