@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -27,8 +28,30 @@ def machine() -> str:
                     break
     except OSError:
         pass
+    try:
+        runc = subprocess.run(["runc", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    except OSError:
+        runc = "runc not found"
     return (f"{os.cpu_count()} cores, {model}, Linux {platform.release()}, "
-            f"Python {platform.python_version()}")
+            f"Python {platform.python_version()}, {runc}")
+
+
+_IMPORT_LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)$")
+
+
+def import_times(stderr: str) -> List[Tuple[str, int, int]]:
+    """``(module, cumulative us, depth)`` for each line of ``python -X importtime`` output."""
+    out = []
+    for line in stderr.splitlines():
+        m = _IMPORT_LINE.match(line)
+        if m:
+            out.append((m.group(4), int(m.group(2)), (len(m.group(3)) - 1) // 2))
+    return out
+
+
+def top_level_import_ms(stderr: str, skip: Sequence[str] = ()) -> float:
+    """Sum of the cumulative times of the top-level imports (depth 0) in ``-X importtime`` output, in ms."""
+    return sum(us for name, us, depth in import_times(stderr) if depth == 0 and name not in skip) / 1000
 
 
 def timed(fn: Callable[[], object], runs: int, warmup: int = 1) -> List[float]:

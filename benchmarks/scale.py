@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -39,7 +40,7 @@ def one_configure(root: str, workdir: str, devices: str) -> Tuple[float, int]:
     from nvcontainer import Request, configure
     from nvcontainer.simulate.bundle import make_rootfs
 
-    rootfs = make_rootfs(tempfile.mkdtemp(dir=workdir), glibc=True)
+    rootfs = make_rootfs(Path(tempfile.mkdtemp(dir=workdir)), glibc=True)
     proc = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sleep", "300"])
     try:
         own = os.readlink("/proc/self/ns/mnt")

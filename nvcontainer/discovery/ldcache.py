@@ -18,6 +18,7 @@ from __future__ import annotations
 import platform
 import struct
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Dict, Iterable, Iterator, NamedTuple, Optional, Tuple
 
 from nvcontainer.errors import LdcacheError
@@ -185,13 +186,34 @@ def parse_ldcache(data: bytes, name: str = "ld.so.cache") -> LdCache:
     end = first + nlibs * NEW_ENTRY.size
     if end > len(data):
         raise LdcacheError(f"truncated file: {name}: {nlibs} entries do not fit")
-    strings = _StringTable(data, start, name, end)
-    get = strings.get
-    entries = tuple(
-        LdCacheEntry(get(key), get(value), flags)
-        for flags, key, value, _osversion, _hwcap in NEW_ENTRY.iter_unpack(memoryview(data)[first:end])
-    )
-    return LdCache(entries)
+    return LdCache(_entries(data, start, first, nlibs, name))
+
+
+def _entries(data: bytes, start: int, first: int, nlibs: int, name: str) -> Tuple[LdCacheEntry, ...]:
+    """The ``nlibs`` entries at ``first``, with every per-entry step done by C loops (``map``).
+
+    The entry table is read as native u32 words (6 per entry: flags, key, value, osversion and the
+    two halves of hwcap).  The file from the new header on is decoded as latin-1, so character
+    offsets are byte offsets; keys are mostly suffixes of values (ldconfig shares string tails), so
+    each string is cut at its own offset up to the next NUL.  Non-ASCII strings are re-decoded as
+    UTF-8 with surrogateescape, which keeps arbitrary bytes round-trippable through os.fsencode."""
+    words = memoryview(data)[first : first + nlibs * NEW_ENTRY.size].cast("I").tolist()
+    flags = words[0::6]
+    if flags and max(flags) > 0x7FFFFFFF:  # the field is an i32
+        flags = [f - (1 << 32) if f > 0x7FFFFFFF else f for f in flags]
+    offsets = words[1::6] + words[2::6]
+    text = data[start:].decode("latin-1")
+    size = len(text)
+    if offsets and max(offsets) >= size:
+        bad = next(o for o in offsets if o >= size)
+        raise LdcacheError(f"string offset out of range: {bad:#x} in {name}")
+    ends = list(map(text.find, repeat("\0", len(offsets)), offsets))
+    if -1 in ends:
+        raise LdcacheError(f"unterminated string at offset {offsets[ends.index(-1)]:#x} in {name}")
+    strings = list(map(text.__getitem__, map(slice, offsets, ends)))
+    if not all(map(str.isascii, strings)):
+        strings = [s if s.isascii() else s.encode("latin-1").decode("utf-8", "surrogateescape") for s in strings]
+    return tuple(map(tuple.__new__, repeat(LdCacheEntry, nlibs), zip(strings[:nlibs], strings[nlibs:], flags)))
 
 
 def _new_header_offset(data: bytes, name: str) -> int:
@@ -207,37 +229,3 @@ def _new_header_offset(data: bytes, name: str) -> int:
         # An old-format-only cache (or a truncated compat one): the original reads neither.
         raise LdcacheError(f"unsupported file format: {name}")
     return offset
-
-
-class _StringTable:
-    """NUL-terminated strings at offsets from the new header, decoded once each."""
-
-    def __init__(self, data: bytes, base: int, name: str, table_start: int) -> None:
-        self._data = data
-        self._base = base
-        self._name = name
-        # ldconfig writes the strings after the entries: decode that region in one pass (offsets of
-        # every string start); offsets into the middle of a string fall back to get()'s search.
-        seen: Dict[int, str] = {}
-        if table_start < len(data):
-            parts = data[table_start:].split(b"\0")
-            offset = table_start - base
-            for part in parts[:-1]:
-                seen[offset] = part.decode("utf-8", "surrogateescape")
-                offset += len(part) + 1
-        self._seen = seen
-
-    def get(self, offset: int) -> str:
-        text = self._seen.get(offset)
-        if text is not None:
-            return text
-        begin = self._base + offset
-        if begin >= len(self._data):
-            raise LdcacheError(f"string offset out of range: {offset:#x} in {self._name}")
-        stop = self._data.find(b"\0", begin)
-        if stop < 0:
-            raise LdcacheError(f"unterminated string at offset {offset:#x} in {self._name}")
-        # surrogateescape keeps arbitrary bytes round-trippable through os.fsencode.
-        text = self._data[begin:stop].decode("utf-8", "surrogateescape")
-        self._seen[offset] = text
-        return text

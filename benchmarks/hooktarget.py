@@ -1,0 +1,69 @@
+"""One prestart hook run outside runc, for benchmarks that need the hook process on its own.
+
+``HookTarget(tmp)`` builds a simulated driver, a config.toml pointing at it and a runc bundle asking
+for one GPU.  ``run(argv)`` starts an ``unshare -m`` process standing for the created container,
+feeds the OCI state runc would give the hook on stdin, and returns the hook's wall time, exit status
+and stderr."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, NamedTuple, Optional, Sequence
+
+from benchmarks.common import BIN
+
+HOOK = os.path.join(BIN, "nvc-container-runtime-hook")
+
+
+class HookRun(NamedTuple):
+    ms: float
+    returncode: int
+    stderr: str
+
+
+class HookTarget:
+    def __init__(self, workdir: str, env: Optional[Dict[str, str]] = None) -> None:
+        from nvcontainer.simulate import build
+        from nvcontainer.simulate.bundle import make_runc_bundle
+
+        self.workdir = workdir
+        self.root = os.path.join(workdir, "driver")
+        build(self.root)
+        self.config = os.path.join(workdir, "config.toml")
+        with open(self.config, "w") as f:
+            f.write(f'[nvidia-container-cli]\nroot = "{self.root}"\n')
+        self.bundle = os.path.join(workdir, "bundle")
+        make_runc_bundle(Path(self.bundle), ["/bin/true"], env=env or {"NVIDIA_VISIBLE_DEVICES": "1"}, glibc=True)
+
+    def run(self, argv: Sequence[str] = (HOOK, "prestart")) -> HookRun:
+        """One hook run against a fresh mount namespace (a fresh copy of nothing: the rootfs is reused,
+        the namespace is new, so every run mounts into a clean view)."""
+        holder = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sleep", "300"])
+        try:
+            own = os.readlink("/proc/self/ns/mnt")
+            while os.readlink(f"/proc/{holder.pid}/ns/mnt") == own:
+                time.sleep(0.002)
+            state = json.dumps({"ociVersion": "1.0.2", "id": f"bench-{holder.pid}", "pid": holder.pid,
+                                "bundle": self.bundle, "status": "creating"}).encode()
+            env = {"NVIDIA_CTK_CONFIG_FILE_PATH": self.config,
+                   "NVC_STATE_DIR": os.path.join(self.workdir, "state")}
+            with tempfile.TemporaryFile() as err:
+                start = time.perf_counter()
+                proc = subprocess.Popen(list(argv), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err,
+                                        env=env)
+                assert proc.stdin is not None
+                proc.stdin.write(state)
+                proc.stdin.close()
+                proc.wait()
+                ms = (time.perf_counter() - start) * 1000
+                err.seek(0)
+                text = err.read().decode(errors="replace")
+            return HookRun(ms, proc.returncode, text)
+        finally:
+            holder.kill()
+            holder.wait()
