@@ -115,7 +115,7 @@ class Applier:
     def _no_propagation(self, fd: int) -> None:
         """Make the mount holding ``fd`` a slave if it is shared, so mounts onto ``fd`` stay here."""
         try:
-            mnt_id = _mnt_id(fd)
+            mnt_id = mounts.mnt_id(fd)
             if mnt_id in self._checked:
                 return
             entry = _mountinfo_entry(mnt_id)
@@ -123,7 +123,7 @@ class Applier:
                 point = entry[0]
                 root_fd = os.open(point, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
                 try:
-                    if _mnt_id(root_fd) != mnt_id:  # the path no longer leads to that mount
+                    if mounts.mnt_id(root_fd) != mnt_id:  # the path no longer leads to that mount
                         raise OSError(errno.ESTALE, "mount changed while checking its propagation", point)
                     linux.mount(None, f"/proc/self/fd/{root_fd}", None, linux.MS_SLAVE)
                 finally:
@@ -205,24 +205,13 @@ class Applier:
             mounts.remount_fd(mfd, readonly=True, nosuid=True, nodev=True, noexec=True)
 
 
-def _mnt_id(fd: int) -> int:
-    with open(f"/proc/self/fdinfo/{fd}", encoding="ascii") as fdinfo:
-        for line in fdinfo:
-            if line.startswith("mnt_id:"):
-                return int(line.split()[1])
-    raise OSError(errno.ENOTSUP, "no mnt_id in fdinfo", f"/proc/self/fdinfo/{fd}")
-
-
 def _mountinfo_entry(mnt_id: int) -> Optional[Tuple[str, bool]]:
     """(mount point, whether shared) of mount ``mnt_id`` in this process's namespace."""
-    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as mountinfo:
-        for line in mountinfo:
-            fields = line.split()
-            if fields and int(fields[0]) == mnt_id:
-                optional = fields[6:fields.index("-")]
-                point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
-                return point, any(f.startswith("shared:") for f in optional)
-    return None
+    fields = mounts.mountinfo_fields(mnt_id)
+    if fields is None:
+        return None
+    point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+    return point, any(f.startswith("shared:") for f in fields[6:fields.index("-")])
 
 
 def apply_plan(plan: Plan, rootfs: str, owner: Owner, after: Optional[Callable[[], None]] = None) -> int:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import Callable, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from nvcontainer.bindings import linux
 
@@ -145,7 +145,8 @@ def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
     return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
-def _mnt_id(fd: int) -> int:
+def mnt_id(fd: int) -> int:
+    """The id of the mount ``fd`` is on (``mnt_id`` in /proc/self/fdinfo)."""
     with open(f"/proc/self/fdinfo/{fd}", encoding="ascii") as fdinfo:
         for line in fdinfo:
             if line.startswith("mnt_id:"):
@@ -153,14 +154,20 @@ def _mnt_id(fd: int) -> int:
     raise OSError(errno.ENOTSUP, "no mnt_id in fdinfo", f"/proc/self/fdinfo/{fd}")
 
 
-def _mount_entry(mnt_id: int) -> Optional[Tuple[int, str]]:
-    """(parent mount id, fstype) of mount ``mnt_id`` from ``/proc/self/mountinfo``."""
+def mountinfo_fields(mount_id: int) -> Optional[List[str]]:
+    """The whitespace-split ``/proc/self/mountinfo`` line of mount ``mount_id`` (None: not there)."""
     with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as mountinfo:
         for line in mountinfo:
             fields = line.split()
-            if fields and int(fields[0]) == mnt_id:
-                return int(fields[1]), fields[fields.index("-") + 1]
+            if fields and int(fields[0]) == mount_id:
+                return fields
     return None
+
+
+def _mount_entry(mount_id: int) -> Optional[Tuple[int, str]]:
+    """(parent mount id, fstype) of mount ``mount_id``."""
+    fields = mountinfo_fields(mount_id)
+    return None if fields is None else (int(fields[1]), fields[fields.index("-") + 1])
 
 
 def _open_mount_on(dst_fd: int, matches: Callable[[int, str], bool]) -> int:
@@ -177,8 +184,8 @@ def _open_mount_on(dst_fd: int, matches: Callable[[int, str], bool]) -> int:
         raise stale
     fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
-        entry = _mount_entry(_mnt_id(fd))
-        if entry is None or entry[0] != _mnt_id(dst_fd) or not matches(fd, entry[1]):
+        entry = _mount_entry(mnt_id(fd))
+        if entry is None or entry[0] != mnt_id(dst_fd) or not matches(fd, entry[1]):
             raise stale
     except BaseException:
         os.close(fd)
