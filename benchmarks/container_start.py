@@ -1,5 +1,6 @@
 """Container start overhead: `runc run` of a busybox container (a) bare, (b) with our prestart hook
-giving it 1 GPU, (c) all 8 GPUs with every capability, on the simulated driver (dgx-a100 preset).
+giving it 1 GPU, (c) every GPU with every capability; on the simulated driver (dgx-a100 preset: 8
+GPUs) or, with ``--root /``, on the machine's real driver.
 
 The hook is our ``nvc-container-runtime-hook prestart`` with only its own env, as runc gives it.
 Target: median added <= 60 ms for (b)."""
@@ -41,19 +42,24 @@ def runc(path: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--root", help="a real driver root (e.g. /) instead of a simulated one")
+    parser.add_argument("--device", default="1", help="the GPU of case (b) (default 1)")
     args = parser.parse_args()
-    from nvcontainer.simulate import build
 
     print(machine())
     with tempfile.TemporaryDirectory() as tmp:
-        root = os.path.join(tmp, "driver")
-        build(root)
+        root = args.root
+        if root is None:
+            from nvcontainer.simulate import build
+
+            root = os.path.join(tmp, "driver")
+            build(root)
         config = os.path.join(tmp, "config.toml")
         with open(config, "w") as f:
             f.write(f'[nvidia-container-cli]\nroot = "{root}"\n')
         cases = [("(a) bare runc run", None),
-                 ("(b) hook, 1 GPU, utility+compute", {"NVIDIA_VISIBLE_DEVICES": "1"}),
-                 ("(c) hook, 8 GPUs, all capabilities", {"NVIDIA_VISIBLE_DEVICES": "all",
+                 ("(b) hook, 1 GPU, utility+compute", {"NVIDIA_VISIBLE_DEVICES": args.device}),
+                 ("(c) hook, all GPUs, all capabilities", {"NVIDIA_VISIBLE_DEVICES": "all",
                                                          "NVIDIA_DRIVER_CAPABILITIES": "all"})]
         paths = [bundle(os.path.join(tmp, f"b{i}"), env, config) for i, (_, env) in enumerate(cases)]
         results: List[List[float]] = [[] for _ in cases]

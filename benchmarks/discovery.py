@@ -1,10 +1,12 @@
-"""Discovery cost: nvc-cli info/list, discover() in a fresh process and repeated in-process, and
-our ld.so.cache reader against `ldconfig -p` (the host's cache and a 5,000-entry cache)."""
+"""Discovery cost (simulated driver, or the real one with ``--root /``): nvc-cli info/list,
+discover() in a fresh process and repeated in-process (and, on a real driver, nvidia-smi), and our
+ld.so.cache reader against `ldconfig -p` (the host's cache and a 5,000-entry cache)."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -48,14 +50,18 @@ def ldconfig_count(path: str) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--root", help="a real driver root (e.g. /) instead of a simulated one")
     args = parser.parse_args()
     from nvcontainer.discovery.ldcache import read_ldcache
-    from nvcontainer.simulate import build
 
     print(machine())
     with tempfile.TemporaryDirectory() as tmp:
-        root = os.path.join(tmp, "driver")
-        build(root)
+        root = args.root
+        if root is None:
+            from nvcontainer.simulate import build
+
+            root = os.path.join(tmp, "driver")
+            build(root)
         script = os.path.join(BIN, "nvc-cli")
         nvc = [script] if os.path.exists(script) else [sys.executable, "-m", "cli.main"]
         nvc += ["--root", root]
@@ -65,6 +71,10 @@ def main() -> None:
                 stats_row("discover() in a fresh process", timed(run(fresh), args.runs), (median(base),)),
                 stats_row("nvc-cli info", timed(run([*nvc, "info"]), args.runs), (median(base),)),
                 stats_row("nvc-cli list", timed(run([*nvc, "list"]), args.runs), (median(base),))]
+        smi = shutil.which("nvidia-smi")
+        if args.root is not None and smi:
+            rows += [stats_row(f"nvidia-smi {flag}", timed(run([smi, flag]), args.runs), (median(base),))
+                     for flag in ("-L", "-q")]
         from nvcontainer import discover
 
         discover(root)
