@@ -77,7 +77,8 @@ def make_node(dev_root: str, path: str, major: int, minor: int) -> DeviceNode:
 
 def control_nodes(dev_root: str, majors: Dict[str, int], warnings: List[str], *,
                   no_uvm: bool = False, no_modeset: bool = False) -> Tuple[DeviceNode, ...]:
-    """nvidiactl (always), nvidia-uvm and nvidia-uvm-tools (when present), nvidia-modeset."""
+    """nvidiactl (always); nvidia-uvm, nvidia-uvm-tools and nvidia-modeset when present (a headless
+    machine often has no nvidia-modeset module; the original skips a missing node with a warning)."""
     nodes = [make_node(dev_root, c.NVIDIACTL, c.NV_DEVICE_MAJOR, c.NV_CTL_MINOR)]
     if not no_uvm:
         uvm_major = majors.get(c.UVM_DEVICE_NAME)
@@ -90,7 +91,11 @@ def control_nodes(dev_root: str, majors: Dict[str, int], warnings: List[str], *,
             else:
                 nodes.append(make_node(dev_root, path, found[0], found[1]))
     if not no_modeset:
-        nodes.append(make_node(dev_root, c.NVIDIA_MODESET, c.NV_DEVICE_MAJOR, c.NV_MODESET_MINOR))
+        found = node_rdev(dev_root, c.NVIDIA_MODESET)
+        if found is None:
+            warnings.append(f"missing device {c.NVIDIA_MODESET}")
+        else:
+            nodes.append(make_node(dev_root, c.NVIDIA_MODESET, found[0], found[1]))
     return tuple(nodes)
 
 

@@ -143,3 +143,23 @@ def test_nvml_errors_carry_code_and_text(build_sim) -> None:  # type: ignore[no-
     )
     out = subprocess.run(["python3", "-c", code, str(sim.root)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "15 detection nvml error: gpu is lost"
+
+
+def test_missing_optional_nodes_are_skipped_with_a_warning(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A headless host has no nvidia-modeset (seen on a real H200 machine): discovery leaves the
+    node out with a warning, and a container asking for every capability still gets a plan."""
+    from nvcontainer import Request, make_plan
+    from nvcontainer.simulate import build
+
+    sim = build(tmp_path / "root")
+    os.unlink(sim.root / "dev/nvidia-modeset")
+    os.unlink(sim.root / "dev/nvidia-uvm-tools")
+    driver = discover(str(sim.root))
+    paths = [n.path for n in driver.control_nodes]
+    assert paths == ["/dev/nvidiactl", "/dev/nvidia-uvm"]
+    assert "missing device /dev/nvidia-modeset" in driver.warnings
+    assert "missing device /dev/nvidia-uvm-tools" in driver.warnings
+    (tmp_path / "rootfs").mkdir()
+    plan = make_plan(driver, Request(rootfs=str(tmp_path / "rootfs"), devices="0", capabilities=("compute", "utility", "display", "graphics")))
+    assert "/dev/nvidia-modeset" not in [n.path for n in plan.devices]
+    assert "/dev/nvidia-uvm" in [n.path for n in plan.devices]
