@@ -104,7 +104,10 @@ def discover(root: str = "/", ldcache: Optional[str] = None, *, dev_root: Option
             root, cache, arch32, version, want64=False, no_glvnd=opts.no_glvnd, missing_label="compat32 library")
         warnings += missing32
     path_env = opts.path_env if opts.path_env is not None else os.environ.get("PATH")
-    binaries = files.find_binaries(root, path_env, warnings, no_persistenced=opts.no_persistenced,
+    nvml_dirs = [os.path.dirname(x.path) for x in libs if x.soname == nv.SONAME]
+    driver_bin = os.path.join(os.path.dirname(nvml_dirs[0]), "bin") if nvml_dirs else None
+    binaries = files.find_binaries(root, path_env, warnings, driver_bin_dir=driver_bin,
+                                   no_persistenced=opts.no_persistenced,
                                    no_fabricmanager=opts.no_fabricmanager)
     ipcs = files.find_ipcs(root, warnings, no_persistenced=opts.no_persistenced,
                            no_fabricmanager=opts.no_fabricmanager,

@@ -1,4 +1,5 @@
-"""Driver binaries (along PATH inside the root), IPC sockets/pipes and GSP firmware."""
+"""Driver binaries (along PATH inside the root, then the driver's own bin directory), IPC
+sockets/pipes and GSP firmware."""
 
 from __future__ import annotations
 
@@ -8,21 +9,30 @@ import stat
 from typing import List, Optional, Tuple
 
 from nvcontainer.discovery import components as c
+from nvcontainer.discovery.elf import elf_class
 from nvcontainer.driver import Binary, Firmware, Ipc
 from nvcontainer.errors import NvcError
 from nvcontainer.securepath import join_in_root, resolve_in_root
 
 
-def find_binaries(root: str, path_env: Optional[str], warnings: List[str], *,
+def find_binaries(root: str, path_env: Optional[str], warnings: List[str], *, driver_bin_dir: Optional[str] = None,
                   no_persistenced: bool = False, no_fabricmanager: bool = False) -> Tuple[Binary, ...]:
+    """Each driver program found along ``path_env`` (default: the original's PATH), then in
+    ``driver_bin_dir``, the ``bin`` beside the driver's library directory (``/usr/local/nvidia/bin``
+    for a driver installed under ``/usr/local/nvidia``, a layout the default PATH misses).
+
+    Only ELF files count: hosts with such a layout often put a wrapper script named nvidia-smi in
+    /usr/bin that execs the real one by its host path, which does not exist inside a container."""
     dirs = (path_env if path_env is not None else c.DEFAULT_PATH).split(":")
+    if driver_bin_dir and driver_bin_dir not in dirs:
+        dirs.append(driver_bin_dir)
     out = []
     for capability, names in c.BINARY_COMPONENTS:
         for name in names:
             if (no_persistenced and name == "nvidia-persistenced") or (
                     no_fabricmanager and name == "nv-fabricmanager"):
                 continue
-            found = _search(root, dirs, name)
+            found = _search(root, dirs, name, warnings)
             if found is None:
                 warnings.append(f"missing binary {name}")
             else:
@@ -30,7 +40,8 @@ def find_binaries(root: str, path_env: Optional[str], warnings: List[str], *,
     return tuple(out)
 
 
-def _search(root: str, dirs: List[str], name: str) -> Optional[str]:
+def _search(root: str, dirs: List[str], name: str, warnings: List[str]) -> Optional[str]:
+    seen = set()
     for d in dirs:
         try:
             # Relative and empty PATH entries count from the root, the cwd of a chrooted search.
@@ -38,8 +49,13 @@ def _search(root: str, dirs: List[str], name: str) -> Optional[str]:
         except NvcError:
             continue
         host = join_in_root(root, path)
-        if os.path.isfile(host):
-            return path
+        if path in seen or not os.path.isfile(host):
+            continue
+        seen.add(path)
+        if elf_class(host) is None:
+            warnings.append(f"skipping {path}: not an ELF executable")
+            continue
+        return path
     return None
 
 

@@ -8,7 +8,7 @@ and lays out proc files, device nodes, firmware, IPC sockets and an ld.so.cache.
 are presets or JSON files (schema in ``nvcontainer.simulate.topology``).
 
 Command line: ``python -m nvcontainer.simulate DIR [--preset NAME | --topology FILE]
-[--layout debian|rhel] [--no-devices]``.
+[--layout debian|rhel|prefix] [--no-devices]``.
 """
 
 from __future__ import annotations

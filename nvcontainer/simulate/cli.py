@@ -1,6 +1,6 @@
 """``nvc-simulate``: build a simulated driver root from the command line.
 
-    python -m nvcontainer.simulate DIR [--preset NAME | --topology FILE] [--layout debian|rhel]
+    python -m nvcontainer.simulate DIR [--preset NAME | --topology FILE] [--layout debian|rhel|prefix]
                                        [--no-devices]
 
 Prints a short summary on success.  Any failure is one line on stderr,

@@ -2,6 +2,9 @@
 
 ``debian`` is the multiarch layout (``/usr/lib/x86_64-linux-gnu`` + ``/usr/lib/i386-linux-gnu``),
 ``rhel`` the lib64 layout (``/usr/lib64`` + ``/usr/lib``).  Both put binaries in ``/usr/bin``.
+``prefix`` is a driver installed under its own prefix, ``/usr/local/nvidia/{lib64,lib,bin}`` (GKE
+nodes, GPU sandboxes such as the H200 machines this project was checked on), with a shell wrapper
+per program in ``/usr/bin`` that execs the real one by its prefix path.
 
 The simulated driver also installs one *foreign* ``libnvidia-ml.so.1`` (file
 ``libnvidia-ml.so.470.00.00``, a leftover of an older driver) in ``DECOY_DIR``, a directory that
@@ -30,6 +33,7 @@ class Layout:
     bin_dir: str
     release_file: str
     release_text: str
+    wrapper_dir: str = ""  # where shell wrappers of the driver programs go ("" = none)
 
     @property
     def decoy_dir(self) -> str:
@@ -52,6 +56,15 @@ LAYOUTS: Dict[str, Layout] = {
         bin_dir="/usr/bin",
         release_file="/etc/redhat-release",
         release_text="Red Hat Enterprise Linux release 9.3 (Plow)\n",
+    ),
+    "prefix": Layout(
+        name="prefix",
+        lib_dir="/usr/local/nvidia/lib64",
+        lib32_dir="/usr/local/nvidia/lib",
+        bin_dir="/usr/local/nvidia/bin",
+        release_file="/etc/debian_version",
+        release_text="trixie/sid\n",
+        wrapper_dir="/usr/bin",
     ),
 }
 

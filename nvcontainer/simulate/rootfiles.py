@@ -13,6 +13,7 @@ import socket
 from pathlib import Path
 from typing import Dict
 
+from nvcontainer.simulate.catalog import COMPUTE_BINARIES, UTILITY_BINARIES
 from nvcontainer.simulate.layout import DECOY_DIR, Layout
 from nvcontainer.simulate.topology import Topology
 
@@ -32,11 +33,29 @@ def ld_so_conf_files(layout: Layout) -> Dict[str, str]:
             "/etc/ld.so.conf.d/x86_64-linux-gnu.conf": f"# Multiarch support\n{layout.lib_dir}\n",
             "/etc/ld.so.conf.d/zz-nvidia-legacy.conf": f"{DECOY_DIR}\n",
         }
+    if layout.name == "prefix":
+        return {
+            "/etc/ld.so.conf": "include /etc/ld.so.conf.d/*.conf\n",
+            "/etc/ld.so.conf.d/000-nvidia.conf": f"{layout.lib_dir}\n{layout.lib32_dir}\n",
+            "/etc/ld.so.conf.d/zz-nvidia-legacy.conf": f"{DECOY_DIR}\n",
+        }
     return {
         "/etc/ld.so.conf": "include ld.so.conf.d/*.conf\n",
         "/etc/ld.so.conf.d/lib64.conf": f"{layout.lib_dir}\n{layout.lib32_dir}\n",
         "/etc/ld.so.conf.d/zz-nvidia-legacy.conf": f"{DECOY_DIR}\n",
     }
+
+
+def write_wrappers(root: Path, layout: Layout) -> None:
+    """A shell script per driver program in ``layout.wrapper_dir`` that execs the real program by
+    its absolute prefix path, as GPU sandboxes write them (useless inside a container)."""
+    wrappers = root / layout.wrapper_dir.lstrip("/")
+    wrappers.mkdir(parents=True, exist_ok=True)
+    for name in ("nvidia-smi",) + UTILITY_BINARIES + COMPUTE_BINARIES:
+        script = wrappers / name
+        script.write_text(f"#!/bin/sh\nexport LD_LIBRARY_PATH={layout.lib_dir}\n"
+                          f"exec {layout.bin_dir}/{name} \"$@\"\n")
+        os.chmod(script, 0o755)
 
 
 def firmware_bytes(driver_version: str, name: str) -> bytes:
@@ -76,4 +95,6 @@ def write_root_files(root: Path, topology: Topology, layout: Layout) -> None:
         _make_socket(root / FABRICMANAGER_SOCKET.lstrip("/"))
     mps = root / MPS_PIPE_DIR.lstrip("/")
     mps.mkdir(parents=True, exist_ok=True)
+    if layout.wrapper_dir:
+        write_wrappers(root, layout)
     os.chmod(root / "tmp", 0o1777)

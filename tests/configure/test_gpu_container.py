@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.containers import NVC, mountinfo, runc_bundle, runc_run
+from tests.containers import NVC, configure_hook, mountinfo, runc_bundle, runc_run
 
 CUDAVER = r"""
 #include <stdio.h>
@@ -89,3 +89,20 @@ def test_gpu_and_mig_in_a_runc_container(sim_driver, cudaver, tmp_path, cgroup2:
     assert "Operation not permitted" in lines[6], "an unselected GPU is refused by the device cgroup"
     libs = lines[7:]
     assert f"libcuda.so.{topo.driver_version}" in libs and "libcuda.so.1" in libs, "ldconfig made the soname links"
+
+
+def test_driver_under_its_own_prefix(build_sim, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A driver under /usr/local/nvidia with wrapper scripts in /usr/bin (the layout of the H200
+    machines this was checked on): the container gets the real ELF programs, so nvidia-smi runs
+    inside it; a wrapper would exec /usr/local/nvidia/bin/nvidia-smi, which the container lacks."""
+    sim = build_sim(layout="prefix")
+    gpu = sim.topology.gpus[1]
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    hook = configure_hook(tmp_path, ["--root", str(sim.root), "configure", "--device=1", "--utility",
+                                     str(bundle / "rootfs")])
+    runc_bundle(bundle, ["/bin/sh", "-c", "nvidia-smi -L; echo rc=$?; head -c4 /usr/bin/nvidia-smi | tail -c3"],
+                hook, glibc=True)
+    out = runc_run(bundle)
+    assert out.returncode == 0, out.stderr + out.stdout
+    assert out.stdout.splitlines() == [f"GPU 0: {gpu.name} (UUID: {gpu.uuid})", "rc=0", "ELF"]

@@ -160,6 +160,19 @@ def test_missing_optional_nodes_are_skipped_with_a_warning(tmp_path) -> None:  #
     assert "missing device /dev/nvidia-modeset" in driver.warnings
     assert "missing device /dev/nvidia-uvm-tools" in driver.warnings
     (tmp_path / "rootfs").mkdir()
-    plan = make_plan(driver, Request(rootfs=str(tmp_path / "rootfs"), devices="0", capabilities=("compute", "utility", "display", "graphics")))
+    plan = make_plan(driver, Request(rootfs=str(tmp_path / "rootfs"), devices="0",
+                                     capabilities=("compute", "utility", "display", "graphics")))
     assert "/dev/nvidia-modeset" not in [n.path for n in plan.devices]
     assert "/dev/nvidia-uvm" in [n.path for n in plan.devices]
+
+
+def test_driver_programs_under_the_driver_prefix(build_sim) -> None:  # type: ignore[no-untyped-def]
+    """With the default PATH, the /usr/bin wrapper scripts are skipped (not ELF) and the programs
+    are found in the bin directory beside the driver's libraries."""
+    sim = build_sim(layout="prefix")
+    driver = discover(str(sim.root), options=DriverOptions(path_env=""))
+    assert [b.path for b in driver.binaries][:1] == ["/usr/local/nvidia/bin/nvidia-smi"]
+    default = discover(str(sim.root), options=DriverOptions(path_env=None))
+    assert {b.path for b in default.binaries} == {f"/usr/local/nvidia/bin/{os.path.basename(b.path)}"
+                                                  for b in driver.binaries}
+    assert "skipping /usr/bin/nvidia-smi: not an ELF executable" in default.warnings
