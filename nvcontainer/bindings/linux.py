@@ -92,7 +92,7 @@ RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_BENEATH = 0x08
 RESOLVE_IN_ROOT = 0x10
 
-_CDEF = """
+CDEF = """
 int setns(int fd, int nstype);
 int unshare(int flags);
 int mount(const char *source, const char *target, const char *fstype,
@@ -131,10 +131,9 @@ _new_api: Optional[bool] = None
 def _libc() -> Tuple[cffi.FFI, Any]:
     global _loaded
     if _loaded is None:
-        import cffi
+        from nvcontainer.bindings.ffimodules import load
 
-        ffi = cffi.FFI()
-        ffi.cdef(_CDEF)
+        ffi = load("_linux_ffi", CDEF)
         _loaded = (ffi, ffi.dlopen(None))
     return _loaded
 

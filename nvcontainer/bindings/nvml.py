@@ -132,15 +132,13 @@ _ffi_lock = threading.Lock()
 
 
 def ffi() -> Any:
-    """The shared cffi FFI with NVML's declarations (built on first use)."""
+    """The shared cffi FFI with NVML's declarations (pre-parsed, see ffimodules; loaded on first use)."""
     global _ffi
     with _ffi_lock:
         if _ffi is None:
-            import cffi
+            from nvcontainer.bindings.ffimodules import load
 
-            f = cffi.FFI()
-            f.cdef(CDEF)
-            _ffi = f
+            _ffi = load("_nvml_ffi", CDEF)
     return _ffi
 
 
