@@ -249,20 +249,17 @@ def _host_program(path: str) -> int:
 
 def _check_static(fd: int, path: str) -> None:
     """Refuse what cannot run from a memfd inside an arbitrary rootfs: scripts, dynamic ELF."""
-    from elftools.common.exceptions import ELFError
-    from elftools.elf.elffile import ELFFile
+    from nvcontainer.discovery import elfscan
 
     if os.pread(fd, 4, 0) != b"\x7fELF":
         raise LdcacheError(f"invalid ldconfig binary: {path}: not an ELF executable "
                            "(a host ldconfig must be a static binary)")
-    with os.fdopen(os.dup(fd), "rb") as stream:
-        try:
-            elf = ELFFile(stream)
-            if elf["e_type"] not in ("ET_EXEC", "ET_DYN"):
-                raise LdcacheError(f"invalid ldconfig binary: {path}: not an executable")
-            dynamic = any(seg["p_type"] == "PT_INTERP" for seg in elf.iter_segments())
-        except ELFError as exc:
-            raise LdcacheError(f"invalid ldconfig binary: {path}: {str(exc).lower()}") from None
+    try:
+        e_type, dynamic = elfscan.executable_facts(fd)
+    except ValueError as exc:
+        raise LdcacheError(f"invalid ldconfig binary: {path}: {str(exc).lower()}") from None
+    if e_type not in (elfscan.ET_EXEC, elfscan.ET_DYN):
+        raise LdcacheError(f"invalid ldconfig binary: {path}: not an executable")
     if dynamic:
         raise LdcacheError(f"invalid ldconfig binary: {path}: dynamically linked; "
                            "a host ldconfig must be static to run inside the container")

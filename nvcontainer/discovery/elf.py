@@ -13,10 +13,11 @@ from __future__ import annotations
 import os
 import struct
 from dataclasses import dataclass
-from typing import BinaryIO, Optional, Tuple, Union
+from typing import TYPE_CHECKING, BinaryIO, Optional, Tuple, Union
 
-from elftools.elf.dynamic import DynamicSection, DynamicSegment
-from elftools.elf.elffile import ELFFile
+if TYPE_CHECKING:  # pyelftools is imported where a full parse is needed, not by every container start
+    from elftools.elf.dynamic import DynamicSection, DynamicSegment
+    from elftools.elf.elffile import ELFFile
 
 from nvcontainer.errors import DetectionError
 
@@ -26,6 +27,7 @@ NT_GNU_ABI_TAG = 1
 NOTE_HEADER = struct.Struct("III")  # namesz, descsz, type; byte order chosen per file
 ABI_TAG_DESC = struct.Struct("IIII")  # os, major, minor, patch
 ELF_NOTE_OS_LINUX = 0
+LINUX_2_3_99 = (ELF_NOTE_OS_LINUX, 2, 3, 99)
 NVIDIA_CORE_PREFIXES = ("libnvidia-glcore.so", "libnvidia-eglcore.so")
 
 
@@ -57,6 +59,8 @@ def inspect_elf(path: str) -> ElfInfo:
 
 
 def _inspect(handle: BinaryIO, path: str) -> ElfInfo:
+    from elftools.elf.elffile import ELFFile
+
     if handle.read(len(ELF_MAGIC)) != ELF_MAGIC:
         raise DetectionError(f"not an elf file: {path}")
     handle.seek(0)
@@ -82,6 +86,8 @@ def _inspect(handle: BinaryIO, path: str) -> ElfInfo:
 
 def _dynamic_table(elffile: ELFFile) -> Optional[Union[DynamicSection, DynamicSegment]]:
     """The dynamic section, or the PT_DYNAMIC segment when section headers are stripped."""
+    from elftools.elf.dynamic import DynamicSection, DynamicSegment
+
     for section in elffile.iter_sections():
         if isinstance(section, DynamicSection):
             return section
@@ -134,7 +140,21 @@ def elf_class(path: str) -> Optional[int]:
 
 def has_linux_abi_tag_2_3_99(info: ElfInfo) -> bool:
     """libnvidia-tls rule: the ABI tag says OS Linux, ABI 2.3.99."""
-    return info.abi_tag == (ELF_NOTE_OS_LINUX, 2, 3, 99)
+    return info.abi_tag == LINUX_2_3_99
+
+
+def tls_abi_ok(path: str) -> bool:
+    """The libnvidia-tls rule read without pyelftools (``elfscan``), for the container-start path.
+
+    Raises ``DetectionError`` for an unreadable or malformed file, as ``inspect_elf`` does."""
+    from nvcontainer.discovery import elfscan
+
+    try:
+        return elfscan.abi_tag(path) == LINUX_2_3_99
+    except OSError as exc:
+        raise DetectionError(f"open failed: {path}: {(exc.strerror or str(exc)).lower()}") from None
+    except (ValueError, struct.error) as exc:
+        raise DetectionError(f"invalid elf file: {path}: {type(exc).__name__}") from None
 
 
 def matches_driver_version(path: str, version: str) -> bool:

@@ -30,13 +30,22 @@ def _accept(host_path: str, prefix: str, version: str, want64: bool, log: List[s
     if not elf.matches_driver_version(host_path, version):
         log.append(f"skipping {host_path}: not of driver version {version}")
         return False
-    if prefix != c.TLS_PREFIX and prefix not in c.COMPAT_GL_PREFIXES:
+    if prefix not in c.COMPAT_GL_PREFIXES:
         # Most libraries need only their class: read it from the identification bytes, which is
-        # ~50x cheaper than a full parse (the parse dominated a container start).
+        # ~50x cheaper than a full parse (the parse dominated a container start); libnvidia-tls
+        # also its ABI tag, read from the headers without pyelftools (elfscan).
         found = elf.elf_class(host_path)
         if found != (64 if want64 else 32):
             log.append(f"skipping {host_path}: {'not an elf file' if found is None else 'wrong ELF class'}")
             return False
+        if prefix == c.TLS_PREFIX:
+            try:
+                if not elf.tls_abi_ok(host_path):
+                    log.append(f"skipping {host_path}: no Linux 2.3.99 ABI tag")
+                    return False
+            except NvcError as exc:
+                log.append(f"skipping {host_path}: {exc.message}")
+                return False
         return True
     try:
         info = elf.inspect_elf(host_path)
@@ -46,10 +55,7 @@ def _accept(host_path: str, prefix: str, version: str, want64: bool, log: List[s
     if not elf.class_matches(info, want64):
         log.append(f"skipping {host_path}: wrong ELF class")
         return False
-    if prefix == c.TLS_PREFIX and not elf.has_linux_abi_tag_2_3_99(info):
-        log.append(f"skipping {host_path}: no Linux 2.3.99 ABI tag")
-        return False
-    if prefix in c.COMPAT_GL_PREFIXES and not elf.needs_nvidia_core(info):
+    if not elf.needs_nvidia_core(info):
         log.append(f"skipping {host_path}: not an NVIDIA GL library")
         return False
     return True

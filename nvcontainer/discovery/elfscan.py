@@ -1,0 +1,130 @@
+"""A few ELF facts read straight from the headers, for the container-start path.
+
+``executable_facts`` (the file type, and whether a PT_INTERP program header makes it a dynamically
+linked program) and ``abi_tag`` (the GNU ABI tag note of the ``.note.ABI-tag`` section) are all a container start
+needs beyond the class byte; importing pyelftools for them cost ~25 ms per start.  pyelftools
+stays the reader for everything else (``nvcontainer.discovery.elf.inspect_elf``: SONAME, NEEDED),
+and a test checks these two against it on every ELF file of the host and the simulated drivers.
+Malformed input raises ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from typing import NamedTuple, Optional, Tuple
+
+ELF_MAGIC = b"\x7fELF"
+PT_INTERP = 3
+ET_EXEC, ET_DYN = 2, 3
+NT_GNU_ABI_TAG = 1
+SHN_XINDEX = 0xFFFF
+ABI_TAG_SECTION = b".note.ABI-tag"
+
+
+class _Layout(NamedTuple):
+    header: struct.Struct  # e_type .. e_shstrndx, after e_ident
+    phdr: struct.Struct
+    shdr: struct.Struct
+    ph_type: int  # index of p_type in a program header
+    sh_fields: Tuple[int, int, int, int]  # indexes of sh_name, sh_offset, sh_size, sh_link
+
+
+def _layout(elf_class: int, order: str) -> _Layout:
+    if elf_class == 2:
+        return _Layout(struct.Struct(order + "HHIQQQIHHHHHH"), struct.Struct(order + "IIQQQQQQ"),
+                       struct.Struct(order + "IIQQQQIIQQ"), 0, (0, 4, 5, 6))
+    return _Layout(struct.Struct(order + "HHIIIIIHHHHHH"), struct.Struct(order + "IIIIIIII"),
+                   struct.Struct(order + "IIIIIIIIII"), 0, (0, 4, 5, 6))
+
+
+def _read(fd: int, size: int, offset: int, file_size: int) -> bytes:
+    """``size`` bytes at ``offset``; header fields are untrusted, so bounds come from the file size."""
+    if offset < 0 or size < 0 or offset + size > file_size:
+        raise ValueError("truncated file")
+    data = os.pread(fd, size, offset)
+    if len(data) != size:
+        raise ValueError("truncated file")
+    return data
+
+
+class _Elf:
+    def __init__(self, fd: int) -> None:
+        ident = os.pread(fd, 16, 0)
+        if len(ident) < 16 or not ident.startswith(ELF_MAGIC) or ident[4] not in (1, 2) or ident[5] not in (1, 2):
+            raise ValueError("not an ELF file")
+        self.fd = fd
+        self.size = os.fstat(fd).st_size
+        self.order = "<" if ident[5] == 1 else ">"
+        self.lay = _layout(ident[4], self.order)
+        fields = self.lay.header.unpack(_read(fd, self.lay.header.size, 16, self.size))
+        (self.e_type, _, _, _, self.phoff, self.shoff, _, _, self.phentsize, self.phnum, self.shentsize, shnum,
+         shstrndx) = fields
+        if self.shoff and (shnum == 0 or shstrndx == SHN_XINDEX):  # extended numbering lives in section 0
+            first = self._section(0)
+            shnum = shnum or first[self.lay.sh_fields[2]]
+            if shstrndx == SHN_XINDEX:
+                shstrndx = first[self.lay.sh_fields[3]]
+        self.shnum, self.shstrndx = shnum, shstrndx
+
+    def _section(self, index: int) -> Tuple[int, ...]:
+        if self.shentsize < self.lay.shdr.size:
+            raise ValueError("bad section header size")
+        return self.lay.shdr.unpack(_read(self.fd, self.lay.shdr.size, self.shoff + index * self.shentsize, self.size))
+
+    def program_types(self) -> Tuple[int, ...]:
+        if not self.phoff or not self.phnum:
+            return ()
+        if self.phentsize < self.lay.phdr.size:
+            raise ValueError("bad program header size")
+        table = _read(self.fd, self.phentsize * self.phnum, self.phoff, self.size)
+        return tuple(self.lay.phdr.unpack_from(table, i * self.phentsize)[self.lay.ph_type] for i in range(self.phnum))
+
+    def section_data(self, wanted: bytes) -> Optional[bytes]:
+        if not self.shoff or not self.shnum or self.shstrndx >= self.shnum:
+            return None
+        name_at, offset_at, size_at, _ = self.lay.sh_fields
+        strtab = self._section(self.shstrndx)
+        names = _read(self.fd, strtab[size_at], strtab[offset_at], self.size)
+        for index in range(self.shnum):
+            header = self._section(index)
+            start = header[name_at]
+            if names[start:start + len(wanted) + 1] == wanted + b"\0":
+                return _read(self.fd, header[size_at], header[offset_at], self.size)
+        return None
+
+
+def _open(path: str) -> int:
+    return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+
+
+def executable_facts(fd: int) -> Tuple[int, bool]:
+    """``(e_type, has PT_INTERP)`` of the ELF file open at ``fd``."""
+    elf = _Elf(fd)
+    return elf.e_type, PT_INTERP in elf.program_types()
+
+
+def abi_tag(path: str) -> Optional[Tuple[int, int, int, int]]:
+    """``(os, major, minor, patch)`` of the first GNU ABI tag note in ``.note.ABI-tag``, or None."""
+    fd = _open(path)
+    try:
+        elf = _Elf(fd)
+        data = elf.section_data(ABI_TAG_SECTION)
+    finally:
+        os.close(fd)
+    if data is None:
+        return None
+    header = struct.Struct(elf.order + "III")
+    desc = struct.Struct(elf.order + "IIII")
+    offset = 0
+    while offset + header.size <= len(data):
+        namesz, descsz, kind = header.unpack_from(data, offset)
+        name_at = offset + header.size
+        desc_at = name_at + ((namesz + 3) & ~3)
+        offset = desc_at + ((descsz + 3) & ~3)
+        if offset > len(data):
+            break
+        if kind == NT_GNU_ABI_TAG and data[name_at:name_at + namesz] == b"GNU\0" and descsz >= 16:
+            os_number, major, minor, patch = desc.unpack_from(data, desc_at)
+            return (os_number, major, minor, patch)
+    return None
