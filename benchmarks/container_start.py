@@ -2,7 +2,9 @@
 giving it 1 GPU, (c) every GPU with every capability; on the simulated driver (dgx-a100 preset: 8
 GPUs) or, with ``--root /``, on the machine's real driver.
 
-The hook is our ``nvc-container-runtime-hook prestart`` with only its own env, as runc gives it.
+The hook is our ``nvc-container-runtime-hook prestart`` with only its own env, as runc gives it,
+started two ways: the console script pip writes, and the ``python -I -S`` launcher written by
+``python -m nvcontainer.hook.isolation`` (what to install under the name engines call).
 Target: median added <= 60 ms for (b)."""
 
 from __future__ import annotations
@@ -21,10 +23,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.common import BIN, machine, median, stats_row, table, timed  # noqa: E402
 
 
-def bundle(path: str, env: Optional[Dict[str, str]], config: str) -> str:
+def bundle(path: str, env: Optional[Dict[str, str]], config: str, hook: str) -> str:
     from nvcontainer.simulate.bundle import make_runc_bundle
 
-    hook = os.path.join(BIN, "nvc-container-runtime-hook")
     make_runc_bundle(Path(path), ["/bin/true"], prestart=[[hook, "prestart"]] if env else None,
                      hook_env=[f"NVIDIA_CTK_CONFIG_FILE_PATH={config}", f"NVC_STATE_DIR={path}/state"],
                      env=env, glibc=True)
@@ -57,11 +58,18 @@ def main() -> None:
         config = os.path.join(tmp, "config.toml")
         with open(config, "w") as f:
             f.write(f'[nvidia-container-cli]\nroot = "{root}"\n')
-        cases = [("(a) bare runc run", None),
-                 ("(b) hook, 1 GPU, utility+compute", {"NVIDIA_VISIBLE_DEVICES": args.device}),
-                 ("(c) hook, all GPUs, all capabilities", {"NVIDIA_VISIBLE_DEVICES": "all",
-                                                         "NVIDIA_DRIVER_CAPABILITIES": "all"})]
-        paths = [bundle(os.path.join(tmp, f"b{i}"), env, config) for i, (_, env) in enumerate(cases)]
+        from nvcontainer.hook.isolation import write_launcher
+
+        script = os.path.join(BIN, "nvc-container-runtime-hook")  # the console script pip writes
+        launcher = write_launcher(os.path.join(tmp, "nvidia-container-runtime-hook"))  # python -I -S
+        one = {"NVIDIA_VISIBLE_DEVICES": args.device}
+        every = {"NVIDIA_VISIBLE_DEVICES": "all", "NVIDIA_DRIVER_CAPABILITIES": "all"}
+        cases = [("(a) bare runc run", None, script),
+                 ("(b) hook (console script), 1 GPU, utility+compute", one, script),
+                 ("(b) hook (-I -S launcher), 1 GPU, utility+compute", one, launcher),
+                 ("(c) hook (console script), all GPUs, all capabilities", every, script),
+                 ("(c) hook (-I -S launcher), all GPUs, all capabilities", every, launcher)]
+        paths = [bundle(os.path.join(tmp, f"b{i}"), env, config, hook) for i, (_, env, hook) in enumerate(cases)]
         results: List[List[float]] = [[] for _ in cases]
         for path in paths:  # warm-up
             runc(path)
@@ -69,7 +77,7 @@ def main() -> None:
             for path, xs in zip(paths, results):
                 xs += timed(lambda p=path: runc(p), 1, warmup=0)  # type: ignore[misc]
         base = (median(results[0]),)
-        rows = [stats_row(name, xs, base if i else ()) for i, ((name, _), xs) in enumerate(zip(cases, results))]
+        rows = [stats_row(name, xs, base if i else ()) for i, ((name, _, _), xs) in enumerate(zip(cases, results))]
         print(table(f"Container start, {args.runs} runs each (ms); added/ratio vs (a)",
                     ["case", "median", "p95", "added", "ratio"], [r + [""] * (5 - len(r)) for r in rows]))
 

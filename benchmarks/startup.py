@@ -61,18 +61,28 @@ def main() -> None:
     rows = [[m, module_import_ms(m)] for m in MODULES] + prestart_imports(3)
     print(table("Import time (ms, cumulative, median of 5; the prestart rows median of 3)", ["module", "ms"], rows))
 
-    shim = os.path.join(BIN, "nvc-container-runtime")
-    hook = os.path.join(BIN, "nvc-container-runtime-hook")
-    base = timed(run([sys.executable, "-c", "pass"]), args.runs)
-    rows = [stats_row("python3 -c pass", base),
-            stats_row("nvc-container-runtime-hook poststart (no-op)", timed(run([hook, "poststart"]), args.runs),
-                      (median(base),))]
-    for sub in (["list"], ["state", "nvc-bench-none"], ["delete", "nvc-bench-none"]):
-        direct = timed(run(["runc", *sub]), args.runs)
-        through = timed(run([shim, *sub]), args.runs)
-        rows.append(stats_row(f"runc {' '.join(sub)}", direct))
-        rows.append(stats_row(f"nvc-container-runtime {' '.join(sub)} (pass-through)", through, (median(direct),)))
-    print(table(f"Process start, {args.runs} runs (ms); added = vs the row above",
+    from nvcontainer.hook.isolation import write_launcher
+
+    with tempfile.TemporaryDirectory() as tmp:
+        shim = os.path.join(BIN, "nvc-container-runtime")
+        hook = os.path.join(BIN, "nvc-container-runtime-hook")
+        fast_shim = write_launcher(os.path.join(tmp, "nvidia-container-runtime"), kind="runtime")
+        fast_hook = write_launcher(os.path.join(tmp, "nvidia-container-runtime-hook"))
+        base = timed(run([sys.executable, "-c", "pass"]), args.runs)
+        rows = [stats_row("python3 -c pass", base),
+                stats_row("python3 -I -S -c pass", timed(run([sys.executable, "-I", "-S", "-c", "pass"]), args.runs),
+                          (median(base),)),
+                stats_row("hook poststart (no-op), console script", timed(run([hook, "poststart"]), args.runs),
+                          (median(base),)),
+                stats_row("hook poststart (no-op), -I -S launcher", timed(run([fast_hook, "poststart"]), args.runs),
+                          (median(base),))]
+        for sub in (["list"], ["state", "nvc-bench-none"], ["delete", "nvc-bench-none"]):
+            direct = timed(run(["runc", *sub]), args.runs)
+            rows.append(stats_row(f"runc {' '.join(sub)}", direct))
+            for label, program in (("console script", shim), ("-I -S launcher", fast_shim)):
+                through = timed(run([program, *sub]), args.runs)
+                rows.append(stats_row(f"shim {' '.join(sub)} (pass-through, {label})", through, (median(direct),)))
+    print(table(f"Process start, {args.runs} runs (ms); added = vs python3 -c pass, or vs runc for the shim",
                 ["what", "median", "p95", "added", "ratio"], [r + [""] * (5 - len(r)) for r in rows]))
 
 

@@ -7,13 +7,15 @@ Importing this package is cheap: the heavy modules load on first use of the name
 
 from __future__ import annotations
 
-import logging
-from typing import Any
+TYPE_CHECKING = False  # typing itself is not imported: the shim's pass-through path skips it
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 
-# The library logs to "nvcontainer"; only a front end's --debug file shows it (never stderr).
-logging.getLogger("nvcontainer").addHandler(logging.NullHandler())
+# The library logs to "nvcontainer" through nvcontainer.log (which gives it a NullHandler: only a
+# front end's --debug file shows it, never stderr); not imported here, so that the shim's
+# pass-through path does not pay for the logging module.
 
 # name -> module that defines it; resolved lazily so `import nvcontainer` stays fast for the hook.
 _EXPORTS = {

@@ -16,7 +16,6 @@ resolves it against the driver alone.
 
 from __future__ import annotations
 
-import logging
 import os
 import platform
 from dataclasses import dataclass, replace
@@ -27,6 +26,7 @@ from nvcontainer.discovery import DriverOptions, discover
 from nvcontainer.discovery.devices import mig_minors
 from nvcontainer.driver import Driver
 from nvcontainer.errors import ContainerError, InputError
+from nvcontainer.log import logger as log
 from nvcontainer.plans import Plan, PlanOptions, build_plan
 from nvcontainer.policy.capabilities import Capabilities, parse_capability_flags
 from nvcontainer.policy.compat import check_mode, find_compat_libs
@@ -34,8 +34,6 @@ from nvcontainer.policy.imex import parse_imex_channels
 from nvcontainer.policy.layout import detect_layout
 from nvcontainer.policy.requirements import check_requirements, requirement_targets
 from nvcontainer.policy.selection import mig_config_gpus, mig_monitor_gpus, select_devices
-
-log = logging.getLogger("nvcontainer")
 
 DeviceSpec = Union[str, Sequence[str], None]
 

@@ -15,6 +15,7 @@ LOGGER_NAME = "nvcontainer"
 HEADER = "\n-- WARNING, the following logs are for debugging purposes only --\n\n"
 
 logger = logging.getLogger(LOGGER_NAME)
+logger.addHandler(logging.NullHandler())  # a library's logger: silent unless a front end attaches a file
 
 
 class OriginalFormatter(logging.Formatter):

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import logging
 import os
 import tempfile
 from typing import Dict, Iterator, Optional
@@ -24,8 +23,7 @@ from typing import Dict, Iterator, Optional
 from nvcontainer.allocation.processes import PROC, is_alive
 from nvcontainer.allocation.records import Allocation
 from nvcontainer.errors import ContainerError
-
-log = logging.getLogger("nvcontainer")
+from nvcontainer.log import logger as log
 
 DEFAULT_STATE_DIR = "/run/nvcontainer/allocations"
 STATE_DIR_ENV = "NVC_STATE_DIR"

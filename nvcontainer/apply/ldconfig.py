@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import logging
 import os
 import re
 import resource
@@ -61,11 +60,11 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, NoReturn, Optional, Seque
 
 from nvcontainer.bindings import linux, mntns
 from nvcontainer.errors import LdcacheError
+from nvcontainer.log import logger as log
 
 if TYPE_CHECKING:
     import cffi
 
-log = logging.getLogger("nvcontainer")
 
 HOST_PREFIX = "@"
 HOST_LDCONFIG = "@/sbin/ldconfig"

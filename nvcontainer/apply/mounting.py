@@ -16,7 +16,6 @@ error everything done so far is undone and the error is raised.
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import re
 import stat
@@ -27,10 +26,9 @@ from nvcontainer.apply.journal import Journal
 from nvcontainer.bindings import linux, mounts
 from nvcontainer.discovery import components as c
 from nvcontainer.errors import MountError, NvcError, PathError
+from nvcontainer.log import logger as log
 from nvcontainer.plans import BindMount, Plan, Tmpfs
 from nvcontainer.securepath import create_file_in_root, mkdirs_in_root, open_in_root
-
-log = logging.getLogger("nvcontainer")
 
 _KIND_TYPES = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "chardev": stat.S_IFCHR, "socket": stat.S_IFSOCK}
 

@@ -109,11 +109,9 @@ def update_ldcache(rootfs: str, inv: Invocation) -> None:
 
 
 def create_symlinks(rootfs: str, inv: Invocation) -> None:
-    import logging
 
     from nvcontainer.cdi.links import create_link, parse_link
-
-    log = logging.getLogger("nvcontainer")
+    from nvcontainer.log import logger as log
     for value in inv.values("--link"):
         link = parse_link(value)
         outcome = create_link(rootfs, link)

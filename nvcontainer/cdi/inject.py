@@ -22,15 +22,13 @@ The input dict is not modified: a new one is returned.
 from __future__ import annotations
 
 import copy
-import logging
 import os
 import stat
 from typing import Any, Dict, List, Sequence, Tuple
 
 from nvcontainer.cdi import spec as model
 from nvcontainer.cdi.errors import CdiError, UnresolvableDevicesError
-
-log = logging.getLogger("nvcontainer")
+from nvcontainer.log import logger as log
 
 Registry = Dict[str, Tuple[model.SpecFile, Dict[str, Any]]]  # qualified name -> (spec, device)
 

@@ -113,9 +113,8 @@ def discover(root: str = "/", ldcache: Optional[str] = None, *, dev_root: Option
                            no_fabricmanager=opts.no_fabricmanager,
                            mps_pipe_dir=opts.mps_pipe_dir or os.environ.get("CUDA_MPS_PIPE_DIRECTORY"))
     firmwares = () if opts.no_gsp_firmware else files.find_firmwares(root, version)
-    import logging
+    from nvcontainer.log import logger as log
 
-    log = logging.getLogger("nvcontainer")
     log.info("discovered driver %s (CUDA %s) under %s: %d GPUs", version, _cuda_string(cuda_int), root, len(gpu_list))
     for lib_ in libs + libs32:
         log.info("selecting %s", lib_.host_path)

@@ -6,15 +6,13 @@ unexpectedly becomes a failed check naming the exception, so the report is alway
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Tuple
 
 from nvcontainer.doctor import cdi, driver, engines, host, image, nodes
 from nvcontainer.doctor.check import Check, failed
 from nvcontainer.doctor.probe import DriverProbe, probe_driver
-
-log = logging.getLogger("nvcontainer")
+from nvcontainer.log import logger as log
 
 
 @dataclass(frozen=True)

@@ -129,9 +129,9 @@ def run(args: Sequence[str], stdin_text: Optional[str] = None) -> int:
         _report(exc.line(ERROR_PROG))
         return 1
     except Exception as exc:  # noqa: BLE001 - the hook must answer with one line, never a traceback
-        import logging
+        from nvcontainer.log import logger
 
-        logging.getLogger("nvcontainer").debug("unexpected error", exc_info=True)
+        logger.debug("unexpected error", exc_info=True)
         _report(f"{ERROR_PROG}: internal error: {exc}")
         return 1
     return 0
@@ -149,9 +149,9 @@ def _poststop(stdin_text: Optional[str]) -> int:
 
 
 def _report(line: str) -> None:
-    import logging
+    from nvcontainer.log import logger
 
-    logging.getLogger("nvcontainer").error("%s", line)
+    logger.error("%s", line)
     print(line, file=sys.stderr)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import TYPE_CHECKING, Optional
 
@@ -10,11 +9,11 @@ from nvcontainer.config.schema import Config
 from nvcontainer.errors import InputError
 from nvcontainer.hook.request import GpuRequest, parse_request
 from nvcontainer.hook.state import BundleSpec, HookState, load_bundle_spec, parse_state
+from nvcontainer.log import logger as log
 
 if TYPE_CHECKING:
     from nvcontainer.container import Request
 
-log = logging.getLogger("nvcontainer")
 
 NOT_LEGACY = ("invoking the NVIDIA Container Runtime Hook directly (e.g. specifying the docker --gpus flag) is not "
               "supported. Please use the NVIDIA Container Runtime (e.g. specify the --runtime=nvidia flag) instead")

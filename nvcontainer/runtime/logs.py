@@ -5,7 +5,6 @@ config's ``nvidia-container-runtime.debug`` file.  Files are opened only when a 
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from typing import List, Optional
@@ -22,10 +21,14 @@ def _timestamp() -> str:
 
 
 def json_line(level: str, msg: str) -> str:
+    import json  # only when there is something to log: not on the pass-through path
+
     return json.dumps({"level": level, "msg": msg, "time": _timestamp()})
 
 
 def text_line(level: str, msg: str) -> str:
+    import json
+
     return f"time={json.dumps(_timestamp())} level={level} msg={json.dumps(msg)}"
 
 

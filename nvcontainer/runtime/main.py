@@ -61,7 +61,7 @@ def run(args: Sequence[str]) -> Tuple[int, Optional[List[str]]]:
         if argv_rules.wants_version(args):
             import nvcontainer
 
-            print(f"{PROG} version {nvcontainer.__version__}")
+            print(f"{PROG} version {nvcontainer.__version__}", flush=True)  # before the exec
         create = argv_rules.has_create_subcommand(args)
         if create:
             config, config_file = _load_config()
