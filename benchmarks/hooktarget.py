@@ -1,9 +1,9 @@
 """One prestart hook run outside runc, for benchmarks that need the hook process on its own.
 
-``HookTarget(tmp)`` builds a simulated driver, a config.toml pointing at it and a runc bundle asking
-for one GPU.  ``run(argv)`` starts an ``unshare -m`` process standing for the created container,
-feeds the OCI state runc would give the hook on stdin, and returns the hook's wall time, exit status
-and stderr."""
+``HookTarget(tmp)`` builds a simulated driver (or uses ``root``, a real one), a config.toml
+pointing at it and a runc bundle asking for one GPU.  ``run(argv)`` starts an ``unshare -m``
+process standing for the created container, feeds the OCI state runc would give the hook on stdin,
+and returns the hook's wall time, exit status and stderr."""
 
 from __future__ import annotations
 
@@ -27,13 +27,16 @@ class HookRun(NamedTuple):
 
 
 class HookTarget:
-    def __init__(self, workdir: str, env: Optional[Dict[str, str]] = None) -> None:
-        from nvcontainer.simulate import build
+    def __init__(self, workdir: str, env: Optional[Dict[str, str]] = None, root: Optional[str] = None) -> None:
         from nvcontainer.simulate.bundle import make_runc_bundle
 
         self.workdir = workdir
-        self.root = os.path.join(workdir, "driver")
-        build(self.root)
+        if root is None:
+            from nvcontainer.simulate import build
+
+            root = os.path.join(workdir, "driver")
+            build(root)
+        self.root = root
         self.config = os.path.join(workdir, "config.toml")
         with open(self.config, "w") as f:
             f.write(f'[nvidia-container-cli]\nroot = "{self.root}"\n')

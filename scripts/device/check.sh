@@ -44,9 +44,11 @@ timeout 60 python3 scripts/device/compare.py "$OUT/info.json"; echo "compare rc=
 step "issue 4/5: runc containers with our prestart hook on the real driver"
 timeout 120 python3 scripts/device/containers.py; echo "containers rc=$?"
 
+step "where one hook run spends its time, real driver"
+PYTHONUNBUFFERED=1 timeout 90 python3 benchmarks/phases.py --root / --device 0 --runs 15; echo "rc=$?"
 step "benchmark 3: discovery on the real driver"
 PYTHONUNBUFFERED=1 timeout 150 python3 benchmarks/discovery.py --root / --runs 10; echo "rc=$?"
 step "benchmark 2: start-up"
 PYTHONUNBUFFERED=1 timeout 120 python3 benchmarks/startup.py --runs 10; echo "rc=$?"
 step "benchmark 1: container start on the real driver"
-PYTHONUNBUFFERED=1 timeout 200 python3 benchmarks/container_start.py --root / --device 0 --runs 30; echo "rc=$?"
+PYTHONUNBUFFERED=1 timeout 240 python3 benchmarks/container_start.py --root / --device 0 --runs 30; echo "rc=$?"
