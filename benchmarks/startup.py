@@ -1,6 +1,8 @@
 """Start-up of the hook and the runtime shim: import time of their modules, the imports one real
 prestart run pays, a no-op hook run against bare Python, and the shim's pass-through subcommands
-(`list`, `state`/`delete` of a container that does not exist) against calling runc directly.
+(`list`, `state`/`delete` of a container that does not exist) against calling runc directly, each
+started three ways: the console script, the ``python -I -S`` launcher, and the ``sh`` front that
+execs runc itself for everything but ``create``.
 
 Targets: import of the hook and shim modules <= 30 ms; shim pass-through overhead <= 25 ms."""
 
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -61,12 +64,13 @@ def main() -> None:
     rows = [[m, module_import_ms(m)] for m in MODULES] + prestart_imports(3)
     print(table("Import time (ms, cumulative, median of 5; the prestart rows median of 3)", ["module", "ms"], rows))
 
-    from nvcontainer.hook.isolation import write_launcher
+    from nvcontainer.hook.isolation import write_launcher, write_runtime_front
 
     with tempfile.TemporaryDirectory() as tmp:
         shim = os.path.join(BIN, "nvc-container-runtime")
         hook = os.path.join(BIN, "nvc-container-runtime-hook")
-        fast_shim = write_launcher(os.path.join(tmp, "nvidia-container-runtime"), kind="runtime")
+        front = write_runtime_front(os.path.join(tmp, "nvidia-container-runtime"), runtime=shutil.which("runc"))
+        fast_shim = write_launcher(os.path.join(tmp, "nvc-runtime-launcher"), kind="runtime")
         fast_hook = write_launcher(os.path.join(tmp, "nvidia-container-runtime-hook"))
         base = timed(run([sys.executable, "-c", "pass"]), args.runs)
         rows = [stats_row("python3 -c pass", base),
@@ -79,7 +83,7 @@ def main() -> None:
         for sub in (["list"], ["state", "nvc-bench-none"], ["delete", "nvc-bench-none"]):
             direct = timed(run(["runc", *sub]), args.runs)
             rows.append(stats_row(f"runc {' '.join(sub)}", direct))
-            for label, program in (("console script", shim), ("-I -S launcher", fast_shim)):
+            for label, program in (("console script", shim), ("-I -S launcher", fast_shim), ("sh front", front)):
                 through = timed(run([program, *sub]), args.runs)
                 rows.append(stats_row(f"shim {' '.join(sub)} (pass-through, {label})", through, (median(direct),)))
     print(table(f"Process start, {args.runs} runs (ms); added = vs python3 -c pass, or vs runc for the shim",

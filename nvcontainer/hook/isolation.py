@@ -18,7 +18,8 @@ done about it, honestly:
   and the interpreter starts 30-50 ms sooner (no site-packages processing; the import path is
   recorded in the launcher).  Install the hook under the name engines look for
   (``nvidia-container-runtime-hook``) with ``python -m nvcontainer.hook.isolation DEST``, not as a
-  symlink to the console script; ``--runtime DEST`` writes the same kind of launcher for the shim.
+  symlink to the console script.  ``--runtime DEST`` writes the shim's front: a ``sh`` script that
+  starts the shim the same way for ``create`` and execs the low-level runtime for everything else.
 """
 
 from __future__ import annotations
@@ -132,12 +133,75 @@ def write_launcher(path: str, python: Optional[str] = None, name: str = "nvidia-
     return path
 
 
+RUNTIME_FRONT = """#!/bin/sh
+# {name}: front of the nvcontainer runtime shim, written by
+# `python -m nvcontainer.hook.isolation --runtime`.  Only `create` changes anything (and `--version`
+# prints ours first): those start the shim under python -I -S.  Every other call (start, state,
+# kill, delete, ...) goes straight to {runtime}, the low-level runtime config.toml named when this
+# file was written: no interpreter start for them.  Write it again after changing
+# [nvidia-container-runtime] runtimes or reinstalling.
+for arg in "$@"; do
+    case "$arg" in
+    create|--version|-version) exec '{python}' -IS -c '{boot}' "$@" ;;
+    esac
+done
+exec '{runtime}' "$@"
+"""
+
+RUNTIME_BOOT = """import sys
+sys.path.extend({paths})
+try:
+    from nvcontainer.runtime.main import main
+except ImportError:
+    import site
+    site.main()
+    from nvcontainer.runtime.main import main
+sys.exit(main())"""
+
+
+def write_runtime_front(path: str, python: Optional[str] = None, runtime: Optional[str] = None) -> str:
+    """Write the shim's ``sh`` front at ``path``: ``create``/``--version`` run the shim (python -I -S),
+    anything else execs ``runtime`` (default: the one config.toml's runtimes name now)."""
+    import json
+
+    from nvcontainer.errors import InputError
+
+    if runtime is None:
+        from nvcontainer.config.location import config_path
+        from nvcontainer.config.quick import runtime_settings
+        from nvcontainer.runtime.lookup import find_runtime
+
+        runtime = find_runtime(runtime_settings(*config_path()).runtimes)
+    python = python or interpreter()
+    boot = RUNTIME_BOOT.format(paths=json.dumps(import_paths()))
+    for value in (python, runtime, boot):
+        if "'" in value:  # everything is single-quoted in the script
+            raise InputError(f"cannot write a shell front for a path with a quote: {value!r}")
+    text = RUNTIME_FRONT.format(name=os.path.basename(path), python=python, runtime=runtime, boot=boot)
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, path)
+    return path
+
+
 if __name__ == "__main__":
     args = sys.argv[1:]
-    kind = "hook"
-    if args[:1] == ["--runtime"]:
-        kind, args = "runtime", args[1:]
+    runtime_front = args[:1] == ["--runtime"]
+    if runtime_front:
+        args = args[1:]
     if len(args) != 1:
         print("usage: python -m nvcontainer.hook.isolation [--runtime] DEST", file=sys.stderr)
         sys.exit(2)
-    print(write_launcher(args[0], name=os.path.basename(args[0]), kind=kind))
+    if runtime_front:
+        from nvcontainer.errors import NvcError
+
+        try:
+            print(write_runtime_front(args[0]))
+        except NvcError as exc:
+            print(exc.line("nvc-runtime-front"), file=sys.stderr)
+            sys.exit(1)
+    else:
+        print(write_launcher(args[0], name=os.path.basename(args[0])))

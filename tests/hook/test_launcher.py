@@ -4,11 +4,12 @@ installation moved), and run the hook or the shim."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
-from nvcontainer.hook.isolation import import_paths, write_launcher
+from nvcontainer.hook.isolation import import_paths, write_launcher, write_runtime_front
 
 
 def _write(tmp_path: Path, kind: str) -> Path:
@@ -50,9 +51,10 @@ def test_moved_installation_falls_back_to_site(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
 
 
-def test_runtime_launcher_passes_through_to_runc(tmp_path: Path) -> None:
-    launcher = _write(tmp_path, "runtime")
-    version = subprocess.run([str(launcher), "--version"], capture_output=True, text=True)
+def test_runtime_front_passes_through_to_runc(tmp_path: Path) -> None:
+    front = _write(tmp_path, "runtime")
+    assert front.read_text().startswith("#!/bin/sh\n")
+    version = subprocess.run([str(front), "--version"], capture_output=True, text=True)
     assert version.returncode == 0
     lines = version.stdout.splitlines()
     import nvcontainer
@@ -60,9 +62,46 @@ def test_runtime_launcher_passes_through_to_runc(tmp_path: Path) -> None:
     assert lines[0] == f"nvc-container-runtime version {nvcontainer.__version__}", "printed before the exec"
     assert any(line.startswith("runc version") for line in lines[1:]), "runc's own answer follows ours"
     direct = subprocess.run(["runc", "state", "nvc-no-such-container"], capture_output=True, text=True)
-    through = subprocess.run([str(launcher), "state", "nvc-no-such-container"], capture_output=True, text=True)
+    through = subprocess.run([str(front), "state", "nvc-no-such-container"], capture_output=True, text=True)
     assert through.returncode == direct.returncode != 0
     assert "container does not exist" in through.stderr, "runc itself answered"
+
+
+def test_runtime_front_sends_create_to_the_shim(tmp_path: Path) -> None:
+    """``create`` goes through the shim (the hook is added to config.json); ``start`` does not start
+    an interpreter at all (it works with a front whose interpreter does not exist)."""
+    fake = tmp_path / "fake-runc"
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/calls\n')
+    fake.chmod(0o755)
+    config = tmp_path / "config.toml"
+    config.write_text(f'[nvidia-container-runtime]\nruntimes = ["{fake}"]\n')
+    front = write_runtime_front(str(tmp_path / "nvidia-container-runtime"), runtime=str(fake))
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    spec = {"ociVersion": "1.0.2", "process": {"args": ["sh"], "env": ["NVIDIA_VISIBLE_DEVICES=0"]},
+            "root": {"path": "rootfs"}}
+    (bundle / "config.json").write_text(json.dumps(spec))
+    env = {"NVIDIA_CTK_CONFIG_FILE_PATH": str(config), "PATH": "/usr/bin:/bin"}
+    for argv in (["create", "--bundle", str(bundle), "c1"], ["start", "c1"]):
+        out = subprocess.run([front, *argv], capture_output=True, text=True, env=env)
+        assert out.returncode == 0, out.stderr
+    written = json.loads((bundle / "config.json").read_text())
+    assert [h["args"][-1] for h in written["hooks"]["prestart"]] == ["prestart"]
+    no_python = write_runtime_front(str(tmp_path / "no-python"), python="/nonexistent/python3", runtime=str(fake))
+    assert subprocess.run([no_python, "kill", "c1", "KILL"], env=env).returncode == 0
+    assert subprocess.run([no_python, "create", "c2"], env=env, capture_output=True).returncode == 127
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert calls == [f"create --bundle {bundle} c1", "start c1", "kill c1 KILL"]
+
+
+def test_runtime_front_refuses_a_quote_in_a_path(tmp_path: Path) -> None:
+    import pytest
+
+    from nvcontainer.errors import InputError
+
+    with pytest.raises(InputError, match="quote"):
+        write_runtime_front(str(tmp_path / "front"), runtime="/opt/it's/runc")
+    assert not list(tmp_path.iterdir()), "nothing written"
 
 
 def test_write_launcher_replaces_atomically(tmp_path: Path) -> None:
