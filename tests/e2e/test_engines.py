@@ -51,9 +51,12 @@ def setup(sim_driver: SimulatedDriver, tmp_path_factory: pytest.TempPathFactory)
     bindir = d / "bin"
     bindir.mkdir()
     # The names engines look for, as `nvc-ctk install-compat` makes them; the hook through its
-    # isolated launcher (python -I), so dockerd's environment cannot steer the interpreter.
+    # isolated launcher (python -I -S), so dockerd's environment cannot steer the interpreter, and
+    # the runtime through its sh front (the shim for create, runc directly for everything else).
     subprocess.run([sys.executable, "-m", "nvcontainer.hook.isolation", str(bindir / "nvidia-container-runtime-hook")],
                    check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "nvcontainer.hook.isolation", "--runtime",
+                    str(bindir / "nvidia-container-runtime")], check=True, capture_output=True)
     (bindir / "nvidia-container-cli").symlink_to(BIN / "nvc-cli")
     config = d / "config.toml"
     config.write_text(f'[nvidia-container-cli]\nroot = "{sim_driver.root}"\n')
@@ -78,7 +81,8 @@ def docker(setup: Dict[str, Path]) -> Iterator[Dict[str, str]]:
     daemon_json = d / "daemon.json"
     daemon_json.write_text('{"log-level": "warn"}\n')
     configured = subprocess.run([str(BIN / "nvc-ctk"), "runtime", "configure", "--runtime=docker",
-                                 f"--config={daemon_json}", f"--runtime-path={BIN / 'nvc-container-runtime'}"],
+                                 f"--config={daemon_json}",
+                                 f"--runtime-path={setup['bin'] / 'nvidia-container-runtime'}"],
                                 capture_output=True, text=True)
     assert configured.returncode == 0, configured.stderr
     env["DOCKER_HOST"] = sock
