@@ -23,9 +23,6 @@ from nvcontainer.errors import DetectionError
 
 ELF_MAGIC = b"\x7fELF"
 ABI_TAG_SECTION = ".note.ABI-tag"
-NT_GNU_ABI_TAG = 1
-NOTE_HEADER = struct.Struct("III")  # namesz, descsz, type; byte order chosen per file
-ABI_TAG_DESC = struct.Struct("IIII")  # os, major, minor, patch
 ELF_NOTE_OS_LINUX = 0
 LINUX_2_3_99 = (ELF_NOTE_OS_LINUX, 2, 3, 99)
 NVIDIA_CORE_PREFIXES = ("libnvidia-glcore.so", "libnvidia-eglcore.so")
@@ -98,30 +95,13 @@ def _dynamic_table(elffile: ELFFile) -> Optional[Union[DynamicSection, DynamicSe
 
 
 def _abi_tag(elffile: ELFFile) -> Optional[Tuple[int, int, int, int]]:
-    """The first GNU ABI tag of ``.note.ABI-tag``, parsed by hand so the raw OS number is kept."""
+    """The first GNU ABI tag of ``.note.ABI-tag`` (parsed by ``elfscan``, keeping the raw OS number)."""
+    from nvcontainer.discovery.elfscan import parse_abi_note
+
     section = elffile.get_section_by_name(ABI_TAG_SECTION)
     if section is None:
         return None
-    order = "<" if elffile.little_endian else ">"
-    header = struct.Struct(order + NOTE_HEADER.format)
-    desc_format = struct.Struct(order + ABI_TAG_DESC.format)
-    data = section.data()
-    offset = 0
-    while offset + header.size <= len(data):
-        namesz, descsz, kind = header.unpack_from(data, offset)
-        name_at = offset + header.size
-        desc_at = name_at + _align4(namesz)
-        offset = desc_at + _align4(descsz)
-        if offset > len(data):
-            break
-        if kind == NT_GNU_ABI_TAG and data[name_at : name_at + namesz] == b"GNU\0" and descsz >= 16:
-            os_number, major, minor, patch = desc_format.unpack_from(data, desc_at)
-            return (os_number, major, minor, patch)
-    return None
-
-
-def _align4(size: int) -> int:
-    return (size + 3) & ~3
+    return parse_abi_note(section.data(), "<" if elffile.little_endian else ">")
 
 
 def elf_class(path: str) -> Optional[int]:

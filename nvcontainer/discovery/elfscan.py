@@ -112,10 +112,13 @@ def abi_tag(path: str) -> Optional[Tuple[int, int, int, int]]:
         data = elf.section_data(ABI_TAG_SECTION)
     finally:
         os.close(fd)
-    if data is None:
-        return None
-    header = struct.Struct(elf.order + "III")
-    desc = struct.Struct(elf.order + "IIII")
+    return None if data is None else parse_abi_note(data, elf.order)
+
+
+def parse_abi_note(data: bytes, order: str) -> Optional[Tuple[int, int, int, int]]:
+    """The first GNU ABI tag in the notes ``data`` of a file of byte ``order`` ("<" or ">")."""
+    header = struct.Struct(order + "III")
+    desc = struct.Struct(order + "IIII")
     offset = 0
     while offset + header.size <= len(data):
         namesz, descsz, kind = header.unpack_from(data, offset)

@@ -122,14 +122,11 @@ def write_launcher(path: str, python: Optional[str] = None, name: str = "nvidia-
                    kind: str = "hook") -> str:
     """Write an executable launcher at ``path`` whose interpreter runs with ``-I -S``."""
     module, what = ENTRIES[kind]
+    from nvcontainer.atomicfile import write_atomic
+
     text = LAUNCHER.format(python=python or interpreter(), name=name, what=what, module=module,
                            paths=import_paths())
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.chmod(tmp, 0o755)
-    os.replace(tmp, path)
+    write_atomic(path, text, mode=0o755)
     return path
 
 
@@ -177,13 +174,10 @@ def write_runtime_front(path: str, python: Optional[str] = None, runtime: Option
     for value in (python, runtime, boot):
         if "'" in value:  # everything is single-quoted in the script
             raise InputError(f"cannot write a shell front for a path with a quote: {value!r}")
-    text = RUNTIME_FRONT.format(name=os.path.basename(path), python=python, runtime=runtime, boot=boot)
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.chmod(tmp, 0o755)
-    os.replace(tmp, path)
+    from nvcontainer.atomicfile import write_atomic
+
+    write_atomic(path, RUNTIME_FRONT.format(name=os.path.basename(path), python=python, runtime=runtime, boot=boot),
+                 mode=0o755)
     return path
 
 
