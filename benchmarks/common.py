@@ -12,10 +12,24 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Callable, List, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
+
+
+ROOT_HELP = "a real driver root (e.g. /) instead of a simulated one"
+
+
+def driver_root(root: Optional[str], workdir: str) -> str:
+    """``root`` (a real driver, from ``--root``) or a simulated driver built under ``workdir``."""
+    if root is not None:
+        return root
+    from nvcontainer.simulate import build
+
+    path = os.path.join(workdir, "driver")
+    build(path)
+    return path
 
 
 def machine() -> str:

@@ -20,7 +20,7 @@ from typing import Dict, List, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import BIN, machine, median, stats_row, table, timed  # noqa: E402
+from benchmarks.common import BIN, ROOT_HELP, driver_root, machine, median, stats_row, table, timed  # noqa: E402
 
 
 def bundle(path: str, env: Optional[Dict[str, str]], config: str, hook: str) -> str:
@@ -43,18 +43,13 @@ def runc(path: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--root", help="a real driver root (e.g. /) instead of a simulated one")
+    parser.add_argument("--root", help=ROOT_HELP)
     parser.add_argument("--device", default="1", help="the GPU of case (b) (default 1)")
     args = parser.parse_args()
 
     print(machine())
     with tempfile.TemporaryDirectory() as tmp:
-        root = args.root
-        if root is None:
-            from nvcontainer.simulate import build
-
-            root = os.path.join(tmp, "driver")
-            build(root)
+        root = driver_root(args.root, tmp)
         config = os.path.join(tmp, "config.toml")
         with open(config, "w") as f:
             f.write(f'[nvidia-container-cli]\nroot = "{root}"\n')

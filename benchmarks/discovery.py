@@ -14,7 +14,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import BIN, machine, median, run, stats_row, table, timed  # noqa: E402
+from benchmarks.common import BIN, ROOT_HELP, driver_root, machine, median, run, stats_row, table, timed  # noqa: E402
 
 
 def synthetic_cache(path: str, entries: int) -> None:
@@ -50,18 +50,13 @@ def ldconfig_count(path: str) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--root", help="a real driver root (e.g. /) instead of a simulated one")
+    parser.add_argument("--root", help=ROOT_HELP)
     args = parser.parse_args()
     from nvcontainer.discovery.ldcache import read_ldcache
 
     print(machine())
     with tempfile.TemporaryDirectory() as tmp:
-        root = args.root
-        if root is None:
-            from nvcontainer.simulate import build
-
-            root = os.path.join(tmp, "driver")
-            build(root)
+        root = driver_root(args.root, tmp)
         script = os.path.join(BIN, "nvc-cli")
         nvc = [script] if os.path.exists(script) else [sys.executable, "-m", "cli.main"]
         nvc += ["--root", root]

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Dict, NamedTuple, Optional, Sequence
 
-from benchmarks.common import BIN
+from benchmarks.common import BIN, driver_root
 
 HOOK = os.path.join(BIN, "nvc-container-runtime-hook")
 
@@ -31,12 +31,7 @@ class HookTarget:
         from nvcontainer.simulate.bundle import make_runc_bundle
 
         self.workdir = workdir
-        if root is None:
-            from nvcontainer.simulate import build
-
-            root = os.path.join(workdir, "driver")
-            build(root)
-        self.root = root
+        self.root = driver_root(root, workdir)
         self.config = os.path.join(workdir, "config.toml")
         with open(self.config, "w") as f:
             f.write(f'[nvidia-container-cli]\nroot = "{self.root}"\n')

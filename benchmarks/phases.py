@@ -16,7 +16,7 @@ from typing import Dict, List
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import machine, median, table  # noqa: E402
+from benchmarks.common import ROOT_HELP, machine, median, table  # noqa: E402
 
 BOOT = r"""
 import sys, time
@@ -61,7 +61,7 @@ PHASES = (("hook modules", "import of the hook, config and OCI-state modules"),
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=15)
-    parser.add_argument("--root", help="a real driver root (e.g. /) instead of a simulated one")
+    parser.add_argument("--root", help=ROOT_HELP)
     parser.add_argument("--device", default="1")
     args = parser.parse_args()
     from benchmarks.hooktarget import HookTarget
