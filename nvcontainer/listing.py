@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, List, Optional, Sequence
 
 from nvcontainer.discovery import components as c
+from nvcontainer.discovery.devices import missing_node_warning
 from nvcontainer.driver import Driver, Gpu
 
 if TYPE_CHECKING:
@@ -46,10 +47,20 @@ def _mig_cap_paths(driver: Driver, gpus: Sequence[Gpu], cap_file: str, mig_minor
     return out
 
 
+def _listed_control_nodes(driver: Driver) -> List[str]:
+    """The driver's control nodes as the original lists them: nvidia-modeset even where the host
+    has none (discovery leaves an absent one out, so that no container is given it), unless the
+    root has none of its warning either, i.e. it was left out on purpose (``no_modeset``)."""
+    paths = [n.path for n in driver.control_nodes]
+    if c.NVIDIA_MODESET not in paths and missing_node_warning(c.NVIDIA_MODESET) in driver.warnings:
+        paths.append(c.NVIDIA_MODESET)
+    return paths
+
+
 def list_paths(driver: Driver, req: ListRequest, mig_minors: Optional[dict] = None) -> List[str]:
     out: List[str] = []
     if req.devices:
-        out.extend(n.path for n in driver.control_nodes)
+        out.extend(_listed_control_nodes(driver))
         out.extend(g.node.path for g in req.gpus)
     if not req.mig_config and not req.mig_monitor:
         for mig in req.migs:

@@ -75,17 +75,23 @@ def make_node(dev_root: str, path: str, major: int, minor: int) -> DeviceNode:
     return DeviceNode(path=path, host_path=join_in_root(dev_root, path), major=major, minor=minor)
 
 
+def missing_node_warning(path: str) -> str:
+    """The warning discovery records for a control node the host lacks (``Driver.warnings``)."""
+    return f"missing device {path}"
+
+
 def control_nodes(dev_root: str, majors: Dict[str, int], warnings: List[str], *,
                   no_uvm: bool = False, no_modeset: bool = False) -> Tuple[DeviceNode, ...]:
     """nvidiactl (always); nvidia-uvm, nvidia-uvm-tools and nvidia-modeset when present (a headless
-    machine often has no nvidia-modeset module; the original skips a missing node with a warning)."""
+    machine often has no nvidia-modeset module: a missing node is left out with a warning).  `nvc-cli
+    list` prints nvidia-modeset anyway, as the original does (``nvcontainer.listing``)."""
     nodes = [make_node(dev_root, c.NVIDIACTL, c.NV_DEVICE_MAJOR, c.NV_CTL_MINOR)]
     if not no_uvm:
         uvm_major = majors.get(c.UVM_DEVICE_NAME)
         for path, minor in ((c.NVIDIA_UVM, 0), (c.NVIDIA_UVM_TOOLS, 1)):
             found = node_rdev(dev_root, path)
             if found is None:
-                warnings.append(f"missing device {path}")
+                warnings.append(missing_node_warning(path))
             elif uvm_major is not None and found != (uvm_major, minor):
                 warnings.append(f"skipping {path}: device {found[0]}:{found[1]} is not nvidia-uvm {uvm_major}:{minor}")
             else:
@@ -93,7 +99,7 @@ def control_nodes(dev_root: str, majors: Dict[str, int], warnings: List[str], *,
     if not no_modeset:
         found = node_rdev(dev_root, c.NVIDIA_MODESET)
         if found is None:
-            warnings.append(f"missing device {c.NVIDIA_MODESET}")
+            warnings.append(missing_node_warning(c.NVIDIA_MODESET))
         else:
             nodes.append(make_node(dev_root, c.NVIDIA_MODESET, found[0], found[1]))
     return tuple(nodes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import os
 import subprocess
+import sys
 
 import pynvml
 import pytest
@@ -164,6 +165,12 @@ def test_missing_optional_nodes_are_skipped_with_a_warning(tmp_path) -> None:  #
                                      capabilities=("compute", "utility", "display", "graphics")))
     assert "/dev/nvidia-modeset" not in [n.path for n in plan.devices]
     assert "/dev/nvidia-uvm" in [n.path for n in plan.devices]
+    # `nvc-cli list` still prints nvidia-modeset, as the original does even when it is absent.
+    listed = subprocess.run([sys.executable, "-m", "cli.main", "--root", str(sim.root), "list", "--device=0"],
+                            capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines()[:4] == ["/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-modeset",
+                                              "/dev/nvidia0"]
 
 
 def test_driver_programs_under_the_driver_prefix(build_sim) -> None:  # type: ignore[no-untyped-def]
