@@ -56,10 +56,11 @@ def register(app: typer.Typer) -> None:
 
     @app.command("install-compat")
     def install_compat(
-        prefix: str = typer.Option("/usr/local/bin", "--prefix", help="Where to make the links."),
+        prefix: str = typer.Option("/usr/local/bin", "--prefix", help="Where to make them."),
         force: bool = typer.Option(False, "--force", help="Replace existing files of those names."),
     ) -> None:
-        """Link NVIDIA's program names (nvidia-container-cli, -runtime-hook, -runtime) to ours."""
+        """Make NVIDIA's program names: nvidia-container-cli (a link to nvc-cli), nvidia-container-runtime-hook
+        (the hook's python -I -S launcher), nvidia-container-runtime (the shim's sh front)."""
         from nvcontainer.engines.compat import install
 
         for link in install(prefix, force):

@@ -1,11 +1,19 @@
-"""NVIDIA's program names as symbolic links to ours, for engines that call those names.
+"""NVIDIA's program names, for engines that call those names.
 
 ``ctr run --gpus`` calls ``nvidia-container-cli``, ``docker run --gpus`` needs
 ``nvidia-container-runtime-hook`` on dockerd's PATH, and configs written for the original name
-``nvidia-container-runtime``.  ``install(prefix)`` checks every link first and only then makes
-them, each atomically (a temporary link renamed into place), so a refusal changes nothing.
-A link already pointing at a program of ours (by name, from any install) is ours to replace;
-anything else there is refused unless ``force`` — and a directory always.
+``nvidia-container-runtime``.  ``install(prefix)`` makes:
+
+* ``nvidia-container-cli``: a symbolic link to our ``nvc-cli``;
+* ``nvidia-container-runtime-hook``: the hook's ``python -I -S`` launcher, and
+* ``nvidia-container-runtime``: the shim's ``sh`` front (both from ``nvcontainer.hook.isolation``:
+  the engine's environment cannot steer their interpreter, and they start 20-60 ms sooner than the
+  console scripts; see docs/performance.md).
+
+It checks every name first and only then writes them, each atomically, so a refusal changes
+nothing.  A link pointing at a program of ours (by name, from any install) or a file one of our
+launcher writers made is ours to replace; anything else there is refused unless ``force``, and a
+directory always.
 """
 
 from __future__ import annotations
@@ -14,22 +22,25 @@ import os
 import shutil
 import sys
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from nvcontainer.errors import InputError
 
-COMPAT_NAMES: Tuple[Tuple[str, str], ...] = (
-    ("nvidia-container-cli", "nvc-cli"),
-    ("nvidia-container-runtime-hook", "nvc-container-runtime-hook"),
-    ("nvidia-container-runtime", "nvc-container-runtime"),
+# NVIDIA's name, ours, and how it is made: "link" to our program, or a generated "hook"/"runtime" file.
+COMPAT_NAMES: Tuple[Tuple[str, str, str], ...] = (
+    ("nvidia-container-cli", "nvc-cli", "link"),
+    ("nvidia-container-runtime-hook", "nvc-container-runtime-hook", "hook"),
+    ("nvidia-container-runtime", "nvc-container-runtime", "runtime"),
 )
+DESCRIPTIONS = {"hook": "hook launcher (python -I -S)", "runtime": "runtime shim front (sh)"}
 
 
 @dataclass(frozen=True)
 class Link:
-    path: str  # the link, e.g. /usr/local/bin/nvidia-container-cli
-    target: str  # our program, e.g. /usr/local/bin/nvc-cli
+    path: str  # e.g. /usr/local/bin/nvidia-container-cli
+    target: str  # the link's target (our program), or what the written file is
     action: str  # "create", "replace" or "keep"
+    content: Optional[str] = None  # the file to write; None for a link
 
 
 def installed(name: str) -> str:
@@ -50,41 +61,72 @@ def _current(path: str) -> Optional[str]:
         return None
 
 
+def _ours_file(path: str) -> Optional[str]:
+    """The content of ``path`` if it is a regular file one of our launcher writers made."""
+    from nvcontainer.hook.isolation import MARKER
+
+    if os.path.islink(path) or not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read(1 << 16)
+    except OSError:
+        return None
+    return text if f"\n# {MARKER}\n" in text[:512] else None
+
+
+def _file_makers() -> Dict[str, Callable[[str], str]]:
+    from nvcontainer.hook.isolation import launcher_text, runtime_front_text
+
+    return {"hook": lambda name: launcher_text(name, kind="hook"), "runtime": runtime_front_text}
+
+
 def plan(prefix: str, force: bool = False) -> List[Link]:
-    """What ``install`` would do; raises (touching nothing) when a link may not be made."""
+    """What ``install`` would do; raises (touching nothing) when a name may not be made."""
     links = []
-    for theirs, ours in COMPAT_NAMES:
-        path, target = os.path.join(prefix, theirs), installed(ours)
+    for theirs, ours, how in COMPAT_NAMES:
+        path = os.path.join(prefix, theirs)
+        if how == "link":
+            target, content = installed(ours), None
+        else:
+            target, content = DESCRIPTIONS[how], _file_makers()[how](theirs)
         current = _current(path)
-        if current == target:
-            links.append(Link(path, target, "keep"))
-        elif current is not None and os.path.basename(current) == ours:
-            links.append(Link(path, target, "replace"))
+        existing = _ours_file(path)
+        if (content is None and current == target) or (content is not None and existing == content):
+            links.append(Link(path, target, "keep", content))
+        elif (current is not None and os.path.basename(current) == ours) or existing is not None:
+            links.append(Link(path, target, "replace", content))
         elif os.path.isdir(path) and not os.path.islink(path):
             raise InputError(f"{path} is a directory")
         elif os.path.lexists(path):
             if not force:
-                raise InputError(f"{path} exists and is not our link (use --force to replace it)")
-            links.append(Link(path, target, "replace"))
+                raise InputError(f"{path} exists and is not ours (use --force to replace it)")
+            links.append(Link(path, target, "replace", content))
         else:
-            links.append(Link(path, target, "create"))
+            links.append(Link(path, target, "create", content))
     return links
 
 
 def install(prefix: str, force: bool = False) -> List[Link]:
+    from nvcontainer.atomicfile import write_atomic
+
     links = plan(prefix, force)
     try:
         os.makedirs(prefix, mode=0o755, exist_ok=True)
         for link in links:
-            if link.action != "keep":
-                tmp = os.path.join(prefix, f".{os.path.basename(link.path)}.{os.getpid()}.tmp")
-                os.symlink(link.target, tmp)
-                try:
-                    os.replace(tmp, link.path)
-                except OSError:
-                    os.unlink(tmp)
-                    raise
+            if link.action == "keep":
+                continue
+            if link.content is not None:  # renamed over whatever is there, a link included
+                write_atomic(link.path, link.content, mode=0o755)
+                continue
+            tmp = os.path.join(prefix, f".{os.path.basename(link.path)}.{os.getpid()}.tmp")
+            os.symlink(link.target, tmp)
+            try:
+                os.replace(tmp, link.path)
+            except OSError:
+                os.unlink(tmp)
+                raise
     except OSError as exc:
         reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
-        raise InputError(f"cannot link in {prefix}: {reason}") from None
+        raise InputError(f"cannot write in {prefix}: {reason}") from None
     return links

@@ -63,7 +63,10 @@ def ensure_isolated(argv: Sequence[str], module: str = HOOK_MODULE) -> None:
     os.execve(python, [python, "-I", "-m", module, *argv[1:]], clean_environment(os.environ))
 
 
+MARKER = "nvcontainer-launcher"  # in every file written here: how install-compat knows its own
+
 LAUNCHER = '''#!{python} -IS
+# {marker}
 """{name}: {what}, started by an isolated interpreter without site (python -I -S).
 
 -I: no PYTHON* variable and no user site is honoured.  -S: no site-packages processing at start
@@ -118,19 +121,25 @@ def _in_stdlib(path: str) -> bool:
     return path in (sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"])
 
 
+def launcher_text(name: str = "nvidia-container-runtime-hook", python: Optional[str] = None,
+                  kind: str = "hook") -> str:
+    """The launcher ``write_launcher`` writes: ``kind``'s main() under ``python -I -S``."""
+    module, what = ENTRIES[kind]
+    return LAUNCHER.format(python=python or interpreter(), name=name, what=what, module=module,
+                           paths=import_paths(), marker=MARKER)
+
+
 def write_launcher(path: str, python: Optional[str] = None, name: str = "nvidia-container-runtime-hook",
                    kind: str = "hook") -> str:
     """Write an executable launcher at ``path`` whose interpreter runs with ``-I -S``."""
-    module, what = ENTRIES[kind]
     from nvcontainer.atomicfile import write_atomic
 
-    text = LAUNCHER.format(python=python or interpreter(), name=name, what=what, module=module,
-                           paths=import_paths())
-    write_atomic(path, text, mode=0o755)
+    write_atomic(path, launcher_text(name, python, kind), mode=0o755)
     return path
 
 
 RUNTIME_FRONT = """#!/bin/sh
+# {marker}
 # {name}: front of the nvcontainer runtime shim, written by
 # `python -m nvcontainer.hook.isolation --runtime`.  Only `create` changes anything (and `--version`
 # prints ours first): those start the shim under python -I -S.  Every other call (start, state,
@@ -156,9 +165,9 @@ except ImportError:
 sys.exit(main())"""
 
 
-def write_runtime_front(path: str, python: Optional[str] = None, runtime: Optional[str] = None) -> str:
-    """Write the shim's ``sh`` front at ``path``: ``create``/``--version`` run the shim (python -I -S),
-    anything else execs ``runtime`` (default: the one config.toml's runtimes name now)."""
+def runtime_front_text(name: str, python: Optional[str] = None, runtime: Optional[str] = None) -> str:
+    """The shim's ``sh`` front: ``create``/``--version`` run the shim (python -I -S), anything
+    else execs ``runtime`` (default: the one config.toml's runtimes name now)."""
     import json
 
     from nvcontainer.errors import InputError
@@ -174,10 +183,14 @@ def write_runtime_front(path: str, python: Optional[str] = None, runtime: Option
     for value in (python, runtime, boot):
         if "'" in value:  # everything is single-quoted in the script
             raise InputError(f"cannot write a shell front for a path with a quote: {value!r}")
+    return RUNTIME_FRONT.format(name=name, python=python, runtime=runtime, boot=boot, marker=MARKER)
+
+
+def write_runtime_front(path: str, python: Optional[str] = None, runtime: Optional[str] = None) -> str:
+    """Write the shim's ``sh`` front (``runtime_front_text``) at ``path``."""
     from nvcontainer.atomicfile import write_atomic
 
-    write_atomic(path, RUNTIME_FRONT.format(name=os.path.basename(path), python=python, runtime=runtime, boot=boot),
-                 mode=0o755)
+    write_atomic(path, runtime_front_text(os.path.basename(path), python, runtime), mode=0o755)
     return path
 
 

@@ -50,14 +50,12 @@ def setup(sim_driver: SimulatedDriver, tmp_path_factory: pytest.TempPathFactory)
     d = tmp_path_factory.mktemp("engines")
     bindir = d / "bin"
     bindir.mkdir()
-    # The names engines look for, as `nvc-ctk install-compat` makes them; the hook through its
-    # isolated launcher (python -I -S), so dockerd's environment cannot steer the interpreter, and
-    # the runtime through its sh front (the shim for create, runc directly for everything else).
-    subprocess.run([sys.executable, "-m", "nvcontainer.hook.isolation", str(bindir / "nvidia-container-runtime-hook")],
-                   check=True, capture_output=True)
-    subprocess.run([sys.executable, "-m", "nvcontainer.hook.isolation", "--runtime",
-                    str(bindir / "nvidia-container-runtime")], check=True, capture_output=True)
-    (bindir / "nvidia-container-cli").symlink_to(BIN / "nvc-cli")
+    # The names engines look for, made by `nvc-ctk install-compat`: nvidia-container-cli a link to
+    # nvc-cli, the hook its python -I -S launcher (dockerd's environment cannot steer the
+    # interpreter), the runtime its sh front (the shim for create, runc directly for the rest).
+    made = subprocess.run([str(BIN / "nvc-ctk"), "install-compat", f"--prefix={bindir}"],
+                          capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
     config = d / "config.toml"
     config.write_text(f'[nvidia-container-cli]\nroot = "{sim_driver.root}"\n')
     rootfs = make_rootfs(d / "rootfs", glibc=True)
