@@ -108,11 +108,18 @@ def elf_class(path: str) -> Optional[int]:
     """32 or 64 from the ELF identification bytes alone (None: not an ELF file or unreadable).
 
     The cheap check for the many libraries that need nothing more than their class."""
+    from nvcontainer.discovery.elfscan import open_regular
+
     try:
-        with open(path, "rb") as handle:
-            ident = handle.read(len(ELF_MAGIC) + 1)
+        fd = open_regular(path)  # never blocks on a FIFO planted where a library should be
+    except (OSError, ValueError):
+        return None
+    try:
+        ident = os.pread(fd, len(ELF_MAGIC) + 1, 0)
     except OSError:
         return None
+    finally:
+        os.close(fd)
     if len(ident) != len(ELF_MAGIC) + 1 or not ident.startswith(ELF_MAGIC):
         return None
     return {1: 32, 2: 64}.get(ident[-1])

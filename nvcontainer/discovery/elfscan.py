@@ -11,6 +11,7 @@ Malformed input raises ``ValueError``.
 from __future__ import annotations
 
 import os
+import stat
 import struct
 from typing import NamedTuple, Optional, Tuple
 
@@ -48,6 +49,11 @@ def _read(fd: int, size: int, offset: int, file_size: int) -> bytes:
     return data
 
 
+# e_machine -> the class the kernel loads it as (it looks at e_machine, not at the class byte).
+MACHINE_CLASS = {3: 1, 40: 1, 62: 2, 183: 2, 21: 2, 243: 2}  # 386, ARM, x86-64, AArch64, PPC64, RISC-V
+MAX_SECTIONS = 1 << 20
+
+
 class _Elf:
     def __init__(self, fd: int) -> None:
         ident = os.pread(fd, 16, 0)
@@ -58,44 +64,62 @@ class _Elf:
         self.order = "<" if ident[5] == 1 else ">"
         self.lay = _layout(ident[4], self.order)
         fields = self.lay.header.unpack(_read(fd, self.lay.header.size, 16, self.size))
-        (self.e_type, _, _, _, self.phoff, self.shoff, _, _, self.phentsize, self.phnum, self.shentsize, shnum,
-         shstrndx) = fields
-        if self.shoff and (shnum == 0 or shstrndx == SHN_XINDEX):  # extended numbering lives in section 0
-            first = self._section(0)
+        (self.e_type, machine, _, _, self.phoff, self.shoff, _, ehsize, self.phentsize, self.phnum, self.shentsize,
+         self.shnum, self.shstrndx) = fields
+        # Header fields must agree with the class byte the way the kernel reads them, or a file could
+        # be read here in one layout and run by the kernel in the other.
+        if ehsize != 16 + self.lay.header.size:
+            raise ValueError("bad ELF header size")
+        if MACHINE_CLASS.get(machine, ident[4]) != ident[4]:
+            raise ValueError("ELF class does not match the machine")
+
+    def _sections(self) -> Tuple[bytes, int, int]:
+        """The raw section header table, the section count and the string-table index (extended
+        numbering resolved from section 0)."""
+        if self.shentsize < self.lay.shdr.size:
+            raise ValueError("bad section header size")
+        shnum, shstrndx = self.shnum, self.shstrndx
+        if shnum == 0 or shstrndx == SHN_XINDEX:
+            first = self.lay.shdr.unpack(_read(self.fd, self.lay.shdr.size, self.shoff, self.size))
             shnum = shnum or first[self.lay.sh_fields[2]]
             if shstrndx == SHN_XINDEX:
                 shstrndx = first[self.lay.sh_fields[3]]
-        self.shnum, self.shstrndx = shnum, shstrndx
-
-    def _section(self, index: int) -> Tuple[int, ...]:
-        if self.shentsize < self.lay.shdr.size:
-            raise ValueError("bad section header size")
-        return self.lay.shdr.unpack(_read(self.fd, self.lay.shdr.size, self.shoff + index * self.shentsize, self.size))
+        if shnum > MAX_SECTIONS:
+            raise ValueError("too many sections")
+        return _read(self.fd, shnum * self.shentsize, self.shoff, self.size), shnum, shstrndx
 
     def program_types(self) -> Tuple[int, ...]:
-        if not self.phoff or not self.phnum:
+        if not self.phnum:  # e_phoff 0 with headers is read at offset 0, as the kernel does
             return ()
-        if self.phentsize < self.lay.phdr.size:
+        if self.phentsize != self.lay.phdr.size:
             raise ValueError("bad program header size")
         table = _read(self.fd, self.phentsize * self.phnum, self.phoff, self.size)
         return tuple(self.lay.phdr.unpack_from(table, i * self.phentsize)[self.lay.ph_type] for i in range(self.phnum))
 
     def section_data(self, wanted: bytes) -> Optional[bytes]:
-        if not self.shoff or not self.shnum or self.shstrndx >= self.shnum:
+        if not self.shoff:
+            return None
+        table, shnum, shstrndx = self._sections()
+        if not shnum or shstrndx >= shnum:
             return None
         name_at, offset_at, size_at, _ = self.lay.sh_fields
-        strtab = self._section(self.shstrndx)
+        strtab = self.lay.shdr.unpack_from(table, shstrndx * self.shentsize)
         names = _read(self.fd, strtab[size_at], strtab[offset_at], self.size)
-        for index in range(self.shnum):
-            header = self._section(index)
+        for index in range(shnum):
+            header = self.lay.shdr.unpack_from(table, index * self.shentsize)
             start = header[name_at]
             if names[start:start + len(wanted) + 1] == wanted + b"\0":
                 return _read(self.fd, header[size_at], header[offset_at], self.size)
         return None
 
 
-def _open(path: str) -> int:
-    return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+def open_regular(path: str) -> int:
+    """An fd of the regular file at ``path`` (a FIFO or device there would block or worse)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ValueError("not a regular file")
+    return fd
 
 
 def executable_facts(fd: int) -> Tuple[int, bool]:
@@ -106,7 +130,7 @@ def executable_facts(fd: int) -> Tuple[int, bool]:
 
 def abi_tag(path: str) -> Optional[Tuple[int, int, int, int]]:
     """``(os, major, minor, patch)`` of the first GNU ABI tag note in ``.note.ABI-tag``, or None."""
-    fd = _open(path)
+    fd = open_regular(path)
     try:
         elf = _Elf(fd)
         data = elf.section_data(ABI_TAG_SECTION)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import glob
 import os
 import struct
+from pathlib import Path
 
 import pytest
 from elftools.elf.elffile import ELFFile
@@ -86,3 +87,51 @@ def test_fuzzed_headers_fail_cleanly(tmp_path_factory, blob: bytes, keep: int) -
             os.close(fd)
     except (ValueError, struct.error, OSError):
         pass
+
+
+def _facts(path: Path):  # type: ignore[no-untyped-def]
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return elfscan.executable_facts(fd)
+    finally:
+        os.close(fd)
+
+
+def test_class_byte_that_lies_about_the_machine_is_refused(tmp_path: Path) -> None:
+    """The kernel loads by e_machine: /bin/true with its class byte set to 32-bit still runs as a
+    dynamic x86-64 program, so reading it in the 32-bit layout (which finds no PT_INTERP) is refused."""
+    data = bytearray(open("/bin/true", "rb").read())
+    assert _facts(Path("/bin/true")) == (elfscan.ET_DYN, True)
+    data[4] = 1
+    data[48] = 1  # e_flags (ignored on x86-64), which the 32-bit layout reads as e_shnum
+    path = tmp_path / "true32"
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError):
+        _facts(path)
+    from nvcontainer.apply.ldconfig import _check_static
+    from nvcontainer.errors import LdcacheError
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        with pytest.raises(LdcacheError, match="invalid ldconfig binary"):
+            _check_static(fd, str(path))
+    finally:
+        os.close(fd)
+
+
+def test_program_headers_at_offset_zero_are_read(tmp_path: Path) -> None:
+    """e_phoff 0 with e_phnum 3: the kernel reads the headers at offset 0, where the second one's
+    p_type is e_phnum (3 = PT_INTERP) for this file; so must we."""
+    header = struct.pack("<16sHHIQQQIHHHHHH", b"\x7fELF\x02\x01\x01" + bytes(9), elfscan.ET_DYN, 62, 1, 0, 0, 0, 0,
+                         64, 56, 3, 0, 0, 0)
+    path = tmp_path / "phoff0"
+    path.write_bytes(header + bytes(200))
+    assert _facts(path) == (elfscan.ET_DYN, True)
+
+
+def test_a_fifo_never_blocks(tmp_path: Path) -> None:
+    fifo = tmp_path / "libnvidia-tls.so.1"
+    os.mkfifo(fifo)
+    assert elf.elf_class(str(fifo)) is None
+    with pytest.raises(ValueError, match="regular"):
+        elfscan.abi_tag(str(fifo))
