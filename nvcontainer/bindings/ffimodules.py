@@ -38,8 +38,12 @@ def load(module: str, cdef: str) -> Any:
     """The FFI of the generated ``module`` (e.g. ``"_nvml_ffi"``), or one parsed from ``cdef``."""
     try:
         return importlib.import_module(f"{PACKAGE}.{module}").ffi
-    except Exception:  # missing, or written by a cffi this backend cannot read: parse instead
+    except Exception as exc:  # missing, or written by a cffi this backend cannot read: parse instead
         import cffi
+
+        from nvcontainer.log import logger
+
+        logger.debug("pre-parsed %s not usable (%s): parsing its declarations", module, exc)
 
         ffi = cffi.FFI()
         ffi.cdef(cdef)

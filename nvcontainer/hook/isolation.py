@@ -91,8 +91,10 @@ ENTRIES = {  # launcher kind -> (module with main(), description)
     "runtime": ("nvcontainer.runtime.main", "the nvcontainer runtime shim"),
 }
 # What the hook and the shim import from outside the standard library (elftools and pycparser only
-# on rare paths: compat GL checks, a cffi that cannot read the pre-parsed declarations).
-DEPENDENCIES = ("nvcontainer", "cffi", "_cffi_backend", "elftools", "pycparser", "tomli")
+# on rare paths: compat GL checks, a cffi that cannot read the pre-parsed declarations; yaml and
+# jsonschema in the shim's CDI mode).
+DEPENDENCIES = ("nvcontainer", "cffi", "_cffi_backend", "elftools", "pycparser", "tomli", "yaml", "jsonschema",
+                "tomlkit")
 
 
 def import_paths(names: Sequence[str] = DEPENDENCIES) -> List[str]:
@@ -121,12 +123,25 @@ def _in_stdlib(path: str) -> bool:
     return path in (sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"])
 
 
+def _check_values(**values: str) -> None:
+    """Refuse what could break out of the generated files: control characters (a newline ends a
+    comment or a shebang), quotes, and whitespace in the interpreter of a shebang."""
+    from nvcontainer.errors import InputError
+
+    for what, value in values.items():
+        bad = any(ord(ch) < 0x20 or ch == "\x7f" for ch in value) or "'" in value or '"' in value
+        if bad or (what == "python" and (" " in value or len(value) > 200)):
+            raise InputError(f"cannot write a launcher with this {what}: {value!r}")
+
+
 def launcher_text(name: str = "nvidia-container-runtime-hook", python: Optional[str] = None,
                   kind: str = "hook") -> str:
     """The launcher ``write_launcher`` writes: ``kind``'s main() under ``python -I -S``."""
     module, what = ENTRIES[kind]
-    return LAUNCHER.format(python=python or interpreter(), name=name, what=what, module=module,
-                           paths=import_paths(), marker=MARKER)
+    python = python or interpreter()
+    paths = import_paths()
+    _check_values(name=name, python=python, **{f"path {i}": p for i, p in enumerate(paths)})
+    return LAUNCHER.format(python=python, name=name, what=what, module=module, paths=paths, marker=MARKER)
 
 
 def write_launcher(path: str, python: Optional[str] = None, name: str = "nvidia-container-runtime-hook",
@@ -148,13 +163,14 @@ RUNTIME_FRONT = """#!/bin/sh
 # [nvidia-container-runtime] runtimes or reinstalling.
 for arg in "$@"; do
     case "$arg" in
-    create|--version|-version) exec '{python}' -IS -c '{boot}' "$@" ;;
+    create|--version|-version|--version=*|-version=*) exec '{python}' -IS -c '{boot}' "$0" "$@" ;;
     esac
 done
 exec '{runtime}' "$@"
 """
 
 RUNTIME_BOOT = """import sys
+sys.argv[0:2] = sys.argv[1:2]
 sys.path.extend({paths})
 try:
     from nvcontainer.runtime.main import main
@@ -170,7 +186,6 @@ def runtime_front_text(name: str, python: Optional[str] = None, runtime: Optiona
     else execs ``runtime`` (default: the one config.toml's runtimes name now)."""
     import json
 
-    from nvcontainer.errors import InputError
 
     if runtime is None:
         from nvcontainer.config.location import config_path
@@ -179,10 +194,10 @@ def runtime_front_text(name: str, python: Optional[str] = None, runtime: Optiona
 
         runtime = find_runtime(runtime_settings(*config_path()).runtimes)
     python = python or interpreter()
-    boot = RUNTIME_BOOT.format(paths=json.dumps(import_paths()))
-    for value in (python, runtime, boot):
-        if "'" in value:  # everything is single-quoted in the script
-            raise InputError(f"cannot write a shell front for a path with a quote: {value!r}")
+    paths = import_paths()
+    # Everything is single-quoted in the script; the paths go into the boot code as JSON strings.
+    _check_values(name=name, python=python, runtime=runtime, **{f"path {i}": p for i, p in enumerate(paths)})
+    boot = RUNTIME_BOOT.format(paths=json.dumps(paths))
     return RUNTIME_FRONT.format(name=name, python=python, runtime=runtime, boot=boot, marker=MARKER)
 
 

@@ -59,7 +59,10 @@ def find_hook(configured: str, path_env: Optional[str] = None) -> str:
     found = find_executable(configured, path_env) if configured else None
     if found:
         return os.path.abspath(found)
-    for directory in (os.path.dirname(os.path.abspath(sys.argv[0])), os.path.dirname(sys.executable)):
+    # Beside this program only when argv[0] names its path: under `python -c` (the sh front) it is
+    # "-c", and its "directory" would be the cwd (a bundle directory: never a place to find a hook).
+    beside = [os.path.dirname(sys.argv[0])] if sys.argv and os.path.isabs(sys.argv[0]) else []
+    for directory in beside + [os.path.dirname(sys.executable)]:
         candidate = os.path.join(directory, OUR_HOOK)
         if _is_executable(candidate):
             return candidate

@@ -94,14 +94,40 @@ def test_runtime_front_sends_create_to_the_shim(tmp_path: Path) -> None:
     assert calls == [f"create --bundle {bundle} c1", "start c1", "kill c1 KILL"]
 
 
-def test_runtime_front_refuses_a_quote_in_a_path(tmp_path: Path) -> None:
+def test_values_that_could_break_out_of_the_files_are_refused(tmp_path: Path) -> None:
     import pytest
 
     from nvcontainer.errors import InputError
 
-    with pytest.raises(InputError, match="quote"):
-        write_runtime_front(str(tmp_path / "front"), runtime="/opt/it's/runc")
+    for runtime in ("/opt/it's/runc", "/usr/bin/runc\ntouch /tmp/nvc-pwned"):
+        with pytest.raises(InputError, match="cannot write a launcher with this runtime"):
+            write_runtime_front(str(tmp_path / "front"), runtime=runtime)
+    with pytest.raises(InputError, match="with this name"):
+        write_runtime_front(str(tmp_path / "x\nid #"), runtime="/usr/sbin/runc")
+    with pytest.raises(InputError, match="with this name"):
+        write_launcher(str(tmp_path / "h"), name='h"""x')
+    with pytest.raises(InputError, match="with this python"):
+        write_launcher(str(tmp_path / "h"), python="/usr/bin/python3 -c evil")
     assert not list(tmp_path.iterdir()), "nothing written"
+
+
+def test_the_shim_under_the_front_knows_its_own_path(tmp_path: Path) -> None:
+    """Under ``python -c`` argv[0] would be "-c", and "beside this program" the cwd: a hook planted
+    in the cwd (a bundle directory) must never be picked.  The front passes its own path."""
+    planted = tmp_path / "cwd" / "nvc-container-runtime-hook"
+    planted.parent.mkdir()
+    planted.write_text("#!/bin/sh\n")
+    planted.chmod(0o755)
+    front = write_runtime_front(str(tmp_path / "front"), runtime="/bin/true")
+    report = "    main = lambda: print(sys.argv[0], find_hook(\"no-such-hook\")) or 0\n"
+    probe = Path(front).read_text().replace("from nvcontainer.runtime.main import main\n",
+                                            "from nvcontainer.runtime.lookup import find_hook\n" + report, 1)
+    Path(front).write_text(probe)
+    out = subprocess.run([front, "--version=1"], capture_output=True, text=True, cwd=planted.parent,
+                         env={"PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    argv0, hook = out.stdout.split()
+    assert argv0 == front and hook != str(planted)
 
 
 def test_write_launcher_replaces_atomically(tmp_path: Path) -> None:
