@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional
 
+from nvcontainer.records import Record
 
-@dataclass(frozen=True)
-class GlobalOptions:
+
+class GlobalOptions(Record):
     root: str = "/"
     dev_root: Optional[str] = None
     ldcache: Optional[str] = None

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from typing import Any, List
 
 from nvcontainer.driver import Driver
+from nvcontainer.records import fields, is_record
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Any, List
 
 
 def info_text(driver: Driver) -> str:
@@ -33,8 +36,8 @@ def info_csv(driver: Driver) -> str:
 
 
 def _jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if is_record(value):
+        return {name: _jsonable(getattr(value, name)) for name in fields(value)}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     return value

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Optional, Union
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Optional, Union
 
 
 def write_atomic(path: str, data: Union[str, bytes], *, mode: int = 0o644, keep_from: Optional[str] = None) -> None:

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import os
 import platform
-from dataclasses import dataclass, replace
-from typing import Optional, Sequence, Union
 
 from nvcontainer import allocation
 from nvcontainer.discovery import DriverOptions, discover
@@ -34,12 +32,15 @@ from nvcontainer.policy.imex import parse_imex_channels
 from nvcontainer.policy.layout import detect_layout
 from nvcontainer.policy.requirements import check_requirements, requirement_targets
 from nvcontainer.policy.selection import mig_config_gpus, mig_monitor_gpus, select_devices
+from nvcontainer.records import Record, replace
 
-DeviceSpec = Union[str, Sequence[str], None]
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Optional, Sequence, Union
+    DeviceSpec = Union[str, Sequence[str], None]
 
 
-@dataclass(frozen=True)
-class Request:
+class Request(Record):
     """What a container asks for, in the terms of ``nvc-cli configure``'s options."""
 
     rootfs: str
@@ -60,8 +61,7 @@ class Request:
     state_dir: Optional[str] = None  # allocation registry (default: $NVC_STATE_DIR, /run/nvcontainer/allocations)
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(Record):
     plan: Plan
     mounts: int
 

@@ -8,12 +8,14 @@ file is on this machine (the root joined in).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Optional, Tuple
+from nvcontainer.records import Record, field
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Optional, Tuple
 
 
-@dataclass(frozen=True)
-class DeviceNode:
+class DeviceNode(Record):
     """A character device: ``path`` inside the container (== relative to the dev root)."""
 
     path: str
@@ -22,8 +24,7 @@ class DeviceNode:
     minor: int
 
 
-@dataclass(frozen=True)
-class MigDevice:
+class MigDevice(Record):
     """One MIG device (a compute instance inside a GPU instance) of a GPU."""
 
     index: int  # position in the parent's MIG list: the N of "gpu:N"
@@ -39,8 +40,7 @@ class MigDevice:
     ci_caps_node: Optional[DeviceNode] = None
 
 
-@dataclass(frozen=True)
-class Gpu:
+class Gpu(Record):
     """One full GPU as NVML reports it."""
 
     index: int
@@ -62,8 +62,7 @@ class Gpu:
     proc_dir: Optional[str] = None  # /proc/driver/nvidia/gpus/<bus id> as found under the dev root
 
 
-@dataclass(frozen=True)
-class Library:
+class Library(Record):
     """A driver library found through the ld cache and accepted by the ELF checks."""
 
     path: str  # root-relative real file, symlinks resolved
@@ -73,15 +72,13 @@ class Library:
     compat32: bool = False
 
 
-@dataclass(frozen=True)
-class Binary:
+class Binary(Record):
     path: str
     host_path: str
     capability: str  # utility | compute
 
 
-@dataclass(frozen=True)
-class Ipc:
+class Ipc(Record):
     """A socket or pipe directory of a driver daemon (persistenced, fabricmanager, MPS)."""
 
     path: str
@@ -91,14 +88,12 @@ class Ipc:
     is_dir: bool = False
 
 
-@dataclass(frozen=True)
-class Firmware:
+class Firmware(Record):
     path: str  # as listed: /lib/firmware/nvidia/<ver>/gsp_*.bin (not resolved)
     host_path: str  # resolved file on the host
 
 
-@dataclass(frozen=True)
-class Driver:
+class Driver(Record):
     """Everything discovery found, in the order the original lists it."""
 
     root: str

@@ -7,19 +7,20 @@ Paths are as seen from the driver root.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, List, Optional, Sequence
-
 from nvcontainer.discovery import components as c
 from nvcontainer.discovery.devices import missing_node_warning
 from nvcontainer.driver import Driver, Gpu
+from nvcontainer.records import Record
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
 
 if TYPE_CHECKING:
+    from typing import List, Optional, Sequence
+
     from nvcontainer.policy.selection import Selection
 
 
-@dataclass(frozen=True)
-class ListRequest:
+class ListRequest(Record):
     devices: bool = False  # list device nodes (``--device`` given)
     gpus: Sequence[Gpu] = ()
     migs: Sequence = ()  # MigDevice

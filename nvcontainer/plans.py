@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
 
 from nvcontainer.discovery import components as c
 from nvcontainer.driver import DeviceNode, Driver, Gpu
@@ -23,6 +21,11 @@ from nvcontainer.policy import capabilities as capmod
 from nvcontainer.policy.capabilities import Capabilities
 from nvcontainer.policy.layout import ContainerLayout
 from nvcontainer.policy.selection import Selection
+from nvcontainer.records import Record, field
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Sequence, Tuple
 
 # Remount flags of each kind of mount (nvc_mount.c).
 LIB_FLAGS = ("ro", "nodev", "nosuid")
@@ -32,8 +35,7 @@ PROC_FLAGS = ("ro", "nodev", "nosuid", "noexec")
 CAPS_DIR_FLAGS = ("nosuid", "noexec")
 
 
-@dataclass(frozen=True)
-class BindMount:
+class BindMount(Record):
     """Bind ``source`` (host) onto ``target`` (container path), then remount with ``flags``."""
 
     source: str
@@ -45,8 +47,7 @@ class BindMount:
     in_rootfs: bool = False  # the source is a path inside the container (CUDA compat libraries)
 
 
-@dataclass(frozen=True)
-class TmpfsFile:
+class TmpfsFile(Record):
     """A file written into a tmpfs: copied from ``source`` (with substitutions) or ``content``."""
 
     name: str
@@ -56,8 +57,7 @@ class TmpfsFile:
     mode: int = 0o444
 
 
-@dataclass(frozen=True)
-class Tmpfs:
+class Tmpfs(Record):
     """A tmpfs at ``target`` holding ``files``; remounted read-only once everything under it is in place."""
 
     target: str
@@ -65,14 +65,12 @@ class Tmpfs:
     files: Tuple[TmpfsFile, ...] = ()
 
 
-@dataclass(frozen=True)
-class Symlink:
+class Symlink(Record):
     path: str  # container path of the link
     target: str  # what it points to (relative, in the same directory)
 
 
-@dataclass(frozen=True)
-class DeviceRule:
+class DeviceRule(Record):
     """A device cgroup rule: allow ``access`` to ``type`` major:minor."""
 
     major: int
@@ -81,8 +79,7 @@ class DeviceRule:
     type: str = "c"
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(Record):
     layout: ContainerLayout
     tmpfs: Tuple[Tmpfs, ...]
     mounts: Tuple[BindMount, ...]
@@ -94,8 +91,7 @@ class Plan:
     warnings: Tuple[str, ...] = field(default=(), compare=False)
 
 
-@dataclass(frozen=True)
-class PlanOptions:
+class PlanOptions(Record):
     no_devbind: bool = False
     no_cgroups: bool = False
     compat32_machine: str = "x86_64"

@@ -29,13 +29,15 @@ import errno
 import os
 import stat
 from collections import deque
-from dataclasses import dataclass
-from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple, TypeVar
 
 from nvcontainer.errors import PathError
 
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple, TypeVar
+    _T = TypeVar("_T")
+
 MAX_SYMLINKS = 40
-_T = TypeVar("_T")
 _WALK_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 _DIR_OPEN_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _TYPE_NAMES = {
@@ -49,13 +51,15 @@ _TYPE_NAMES = {
 }
 
 
-@dataclass
 class _Node:
     """One resolved component below the root; ``fd`` is None when it does not exist (yet)."""
 
-    name: str
-    fd: Optional[int]
-    file_type: int  # stat.S_IFMT bits; S_IFDIR for a missing component (it may become one)
+    __slots__ = ("name", "fd", "file_type")
+
+    def __init__(self, name: str, fd: Optional[int], file_type: int) -> None:
+        self.name = name
+        self.fd = fd
+        self.file_type = file_type  # stat.S_IFMT bits; S_IFDIR for a missing component (it may become one)
 
 
 class _Walk:

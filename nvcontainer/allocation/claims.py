@@ -9,10 +9,8 @@ fails; a poststop hook calls ``release``.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
-from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 
-from nvcontainer.allocation.picking import DeviceSpec, auto_count, auto_token, check_units, choose
+from nvcontainer.allocation.picking import auto_count, auto_token, check_units, choose
 from nvcontainer.allocation.processes import PROC
 from nvcontainer.allocation.records import EXCLUSIVE, SHARED, Allocation, Owner, record_key, timestamp
 from nvcontainer.allocation.registry import Registry
@@ -20,12 +18,18 @@ from nvcontainer.allocation.units import Unit, candidates, selected_units
 from nvcontainer.driver import Driver
 from nvcontainer.errors import ContainerError, InputError
 from nvcontainer.policy.selection import select_devices
+from nvcontainer.records import Record, replace
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
+
+    from nvcontainer.allocation.picking import DeviceSpec
 
 ACCESS_ENV = "NVIDIA_GPU_ACCESS"
 
 
-@dataclass(frozen=True)
-class Claim:
+class Claim(Record):
     """What ``allocate`` did: ``devices`` is the ``--device`` spec to plan with (UUIDs for ``auto:N``).
 
     ``allocation`` is the container's record now (``recorded`` False when nothing was selected and

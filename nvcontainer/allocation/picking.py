@@ -12,13 +12,14 @@ Rules:
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple, Union
-
 from nvcontainer.allocation.records import Allocation
 from nvcontainer.allocation.units import Candidate, Unit
 from nvcontainer.errors import DeviceError
 
-DeviceSpec = Union[str, Sequence[str], None]
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import List, Optional, Sequence, Tuple, Union
+    DeviceSpec = Union[str, Sequence[str], None]
 
 
 def _tokens(spec: DeviceSpec) -> List[str]:

@@ -7,10 +7,13 @@ as gone: it holds no GPU any more.
 from __future__ import annotations
 
 import os
-from typing import Optional, Tuple
 
 from nvcontainer.allocation.records import Owner
 from nvcontainer.errors import ContainerError
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Optional, Tuple
 
 PROC = "/proc"
 

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Tuple
 
 from nvcontainer.allocation.units import Unit
 from nvcontainer.errors import InputError
+from nvcontainer.records import Record
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Any, Dict, Mapping, Optional, Tuple
 
 SHARED = "shared"
 EXCLUSIVE = "exclusive"
@@ -34,8 +37,7 @@ def timestamp(seconds: Optional[float] = None) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if seconds is None else seconds))
 
 
-@dataclass(frozen=True)
-class Owner:
+class Owner(Record):
     """The process whose life an allocation lasts: its pid and that pid's start time.
 
     ``start_time`` is field 22 of ``/proc/<pid>/stat`` (clock ticks after boot): a pid reused by
@@ -52,8 +54,7 @@ class Owner:
         return record_key(self.container_id, self.pid)
 
 
-@dataclass(frozen=True)
-class Allocation:
+class Allocation(Record):
     """A container's hold on units; ``access`` is ``shared`` or ``exclusive``."""
 
     owner: Owner

@@ -18,12 +18,15 @@ import fcntl
 import json
 import os
 import tempfile
-from typing import Dict, Iterator, Optional
 
 from nvcontainer.allocation.processes import PROC, is_alive
 from nvcontainer.allocation.records import Allocation
 from nvcontainer.errors import ContainerError
 from nvcontainer.log import logger as log
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Dict, Iterator, Optional
 
 DEFAULT_STATE_DIR = "/run/nvcontainer/allocations"
 STATE_DIR_ENV = "NVC_STATE_DIR"

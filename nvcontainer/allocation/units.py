@@ -8,15 +8,16 @@ overlaps every MIG device of the GPU (``overlaps``).  Pure: reads a ``Driver`` s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Tuple
-
 from nvcontainer.driver import Driver, Gpu, MigDevice
 from nvcontainer.policy.selection import Selection
+from nvcontainer.records import Record
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 
-@dataclass(frozen=True)
-class Unit:
+class Unit(Record):
     """One allocatable device: ``label`` is ``"1"`` (GPU index) or ``"0:1"`` (GPU 0, MIG 1)."""
 
     uuid: str
@@ -36,8 +37,7 @@ class Unit:
         return cls(str(data["uuid"]), str(data.get("label", "")), None if parent is None else str(parent))
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(Record):
     """A unit ``auto:N`` may pick, with the numbers it is ranked by."""
 
     unit: Unit

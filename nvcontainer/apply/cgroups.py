@@ -31,26 +31,27 @@ import errno
 import os
 import resource
 import struct
-from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
 
 from nvcontainer.bindings import bpf
 from nvcontainer.errors import CgroupError
 from nvcontainer.plans import DeviceRule
+from nvcontainer.records import Record
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import List, Optional, Sequence, Tuple
 
 # --- where the cgroup is -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class CgroupTarget:
+class CgroupTarget(Record):
     """The container's devices cgroup: ``version`` 1 or 2 and its directory, openable by us."""
 
     version: int
     path: str
 
 
-@dataclass(frozen=True)
-class MountEntry:
+class MountEntry(Record):
     """One line of ``/proc/<pid>/mountinfo`` (the fields we use)."""
 
     mount_id: int
@@ -230,8 +231,7 @@ EXIT = 0x95
 R0, R1, R2, R3, R4, R5 = range(6)
 
 
-@dataclass(frozen=True)
-class Insn:
+class Insn(Record):
     """One ``struct bpf_insn``."""
 
     code: int

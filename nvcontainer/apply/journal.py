@@ -7,19 +7,23 @@ placeholder files/directories we created are removed, newest first.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import List, Tuple
 
 from nvcontainer.bindings import mounts
 from nvcontainer.securepath import open_in_root, remove_created
 
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import List, Tuple
 
-@dataclass
+
 class Journal:
-    rootfs: str
-    mount_fds: List[int] = field(default_factory=list)
-    created: List[str] = field(default_factory=list)  # root-relative paths, in creation order
-    symlinks: List[Tuple[str, str]] = field(default_factory=list)  # (parent dir, name)
+    __slots__ = ("rootfs", "mount_fds", "created", "symlinks")
+
+    def __init__(self, rootfs: str) -> None:
+        self.rootfs = rootfs
+        self.mount_fds: List[int] = []
+        self.created: List[str] = []  # root-relative paths, in creation order
+        self.symlinks: List[Tuple[str, str]] = []  # (parent dir, name)
 
     def mounted(self, fd: int) -> None:
         self.mount_fds.append(fd)

@@ -55,14 +55,17 @@ import os
 import re
 import resource
 import stat
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Dict, NoReturn, Optional, Sequence, Set, Tuple
 
 from nvcontainer.bindings import linux, mntns
 from nvcontainer.errors import LdcacheError
 from nvcontainer.log import logger as log
+from nvcontainer.records import Record
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
 
 if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, NoReturn, Optional, Sequence, Set, Tuple
+
     import cffi
 
 
@@ -100,8 +103,7 @@ _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 # Not in bindings/linux.py (yet): prctl and capget/capset, through the already-loaded libc.
 
 
-@dataclass(frozen=True)
-class _Sandbox:
+class _Sandbox(Record):
     """Everything the sandboxed child needs, computed in the caller before any fork."""
 
     rootfs: str

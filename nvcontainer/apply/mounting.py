@@ -19,8 +19,6 @@ import errno
 import os
 import re
 import stat
-from dataclasses import dataclass
-from typing import Callable, Dict, Optional, Set, Tuple
 
 from nvcontainer.apply.journal import Journal
 from nvcontainer.bindings import linux, mounts
@@ -28,13 +26,17 @@ from nvcontainer.discovery import components as c
 from nvcontainer.errors import MountError, NvcError, PathError
 from nvcontainer.log import logger as log
 from nvcontainer.plans import BindMount, Plan, Tmpfs
+from nvcontainer.records import Record
 from nvcontainer.securepath import create_file_in_root, mkdirs_in_root, open_in_root
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Callable, Dict, Optional, Set, Tuple
 
 _KIND_TYPES = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "chardev": stat.S_IFCHR, "socket": stat.S_IFSOCK}
 
 
-@dataclass(frozen=True)
-class Owner:
+class Owner(Record):
     uid: int
     gid: int
 

@@ -14,9 +14,12 @@ from __future__ import annotations
 import errno
 import os
 import struct
-from typing import Any, List, Tuple
 
 from nvcontainer.bindings import linux
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Any, List, Tuple
 
 # bpf(2) commands (linux/bpf.h).
 BPF_PROG_LOAD = 5

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import Any, Callable, Dict, Tuple
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Tuple
 
 PACKAGE = "nvcontainer.bindings"
 

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-from typing import TYPE_CHECKING, Any, Optional, Tuple, Union
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
 
 if TYPE_CHECKING:
+    from typing import Any, Optional, Tuple, Union
+    PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
     import cffi
 
-PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
 # Namespace types (sched.h).
 CLONE_NEWNS = 0x00020000

@@ -14,11 +14,13 @@ import os
 import pickle
 import select
 import sys
-from typing import Any, Callable, Optional, Tuple, TypeVar
 
 from nvcontainer.bindings import linux
 
-T = TypeVar("T")
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional, Tuple, TypeVar
+    T = TypeVar("T")
 
 
 class NamespaceCallError(RuntimeError):

@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import Callable, List, Optional, Tuple
 
 from nvcontainer.bindings import linux
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Callable, List, Optional, Tuple
 
 # MS_*, MOUNT_ATTR_* and statvfs' ST_* agree on these four bits, so one value serves all three.
 _ATTR_BITS = (linux.MS_RDONLY, linux.MS_NOSUID, linux.MS_NODEV, linux.MS_NOEXEC)

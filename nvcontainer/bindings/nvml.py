@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import atexit
 import threading
-from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
 
 from nvcontainer.errors import LibraryLoadError, NvmlError
+from nvcontainer.records import Record
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
 
 SONAME = "libnvidia-ml.so.1"
 
@@ -153,8 +156,7 @@ def _dlerror_text(exc: OSError, name: str) -> str:
     return (head + sep + tail.lower()).strip() if sep else text.lower()
 
 
-@dataclass(frozen=True)
-class PciInfo:
+class PciInfo(Record):
     domain: int
     bus: int
     device: int
@@ -163,15 +165,13 @@ class PciInfo:
     bus_id: str
 
 
-@dataclass(frozen=True)
-class MemoryInfo:
+class MemoryInfo(Record):
     total: int
     free: int
     used: int
 
 
-@dataclass(frozen=True)
-class Attributes:
+class Attributes(Record):
     multiprocessor_count: int
     gpu_instance_slice_count: int
     compute_instance_slice_count: int

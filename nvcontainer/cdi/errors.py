@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Sequence
-
 from nvcontainer.errors import NvcError
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Sequence
 
 
 class CdiError(NvcError):

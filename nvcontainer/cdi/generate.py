@@ -38,7 +38,6 @@ import os
 import platform
 import shutil
 import sys
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from nvcontainer.cdi import spec as model
 from nvcontainer.cdi.errors import CdiError
@@ -48,6 +47,10 @@ from nvcontainer.plans import BindMount, Plan, PlanOptions, Symlink, build_plan
 from nvcontainer.policy.capabilities import ALL_DRIVER_CAPABILITIES, Capabilities
 from nvcontainer.policy.layout import BINS_DIR, CUDART_DIR, LDCONFIG_PATH, LIB32_DIR, LIB64_DIR, ContainerLayout
 from nvcontainer.policy.selection import Selection, select_devices
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 STRATEGIES = ("index", "uuid", "type-index")
 HOOK_NAME = "nvc-cdi-hook"

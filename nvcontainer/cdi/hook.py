@@ -22,15 +22,18 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from nvcontainer.records import Record
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 PROG = "nvc-cdi-hook"
 SUBCOMMANDS = ("update-ldcache", "create-symlinks")
 
 
-@dataclass(frozen=True)
-class Invocation:
+class Invocation(Record):
     command: str
     options: Tuple[Tuple[str, str], ...]  # (--name, value) in order
     unknown: Tuple[str, ...] = ()

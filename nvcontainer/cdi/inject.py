@@ -24,13 +24,15 @@ from __future__ import annotations
 import copy
 import os
 import stat
-from typing import Any, Dict, List, Sequence, Tuple
 
 from nvcontainer.cdi import spec as model
 from nvcontainer.cdi.errors import CdiError, UnresolvableDevicesError
 from nvcontainer.log import logger as log
 
-Registry = Dict[str, Tuple[model.SpecFile, Dict[str, Any]]]  # qualified name -> (spec, device)
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Sequence, Tuple
+    Registry = Dict[str, Tuple[model.SpecFile, Dict[str, Any]]]  # qualified name -> (spec, device)
 
 
 def load_registry(spec_dirs: Sequence[str]) -> Tuple[Registry, Dict[str, List[str]]]:

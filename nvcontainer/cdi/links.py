@@ -18,16 +18,18 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
-from typing import List, Sequence, Tuple
 
 from nvcontainer.cdi.errors import CdiError
 from nvcontainer.errors import NvcError
+from nvcontainer.records import Record
 from nvcontainer.securepath import mkdirs_in_root, open_in_root
 
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import List, Sequence, Tuple
 
-@dataclass(frozen=True)
-class Link:
+
+class Link(Record):
     target: str  # what the link points to (stored as is)
     path: str  # the link's path inside the container
 

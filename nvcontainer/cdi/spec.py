@@ -15,11 +15,14 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from nvcontainer.atomicfile import write_atomic
 from nvcontainer.cdi.errors import CdiError
+from nvcontainer.records import Record
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 DEFAULT_SPEC_DIRS: Tuple[str, ...] = ("/etc/cdi", "/var/run/cdi")
 SPEC_SUFFIXES = (".json", ".yaml", ".yml")
@@ -35,8 +38,7 @@ _MAX_VENDOR = 253
 _MAX_NAME = 63
 
 
-@dataclass(frozen=True)
-class QualifiedName:
+class QualifiedName(Record):
     """``vendor/class=name``."""
 
     vendor: str
@@ -51,8 +53,7 @@ class QualifiedName:
         return f"{self.kind}={self.name}"
 
 
-@dataclass(frozen=True)
-class SpecFile:
+class SpecFile(Record):
     """One spec as read from disk: where it came from, its kind and its document."""
 
     path: str

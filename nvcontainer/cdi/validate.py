@@ -22,10 +22,13 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from nvcontainer.cdi import spec as model
 from nvcontainer.cdi.errors import CdiError
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 _SCHEMA_DIR = os.path.join(os.path.dirname(__file__), "schema")
 _validator: Optional[Any] = None

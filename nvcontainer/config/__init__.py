@@ -9,7 +9,9 @@ import only the modules they use.
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Any
 
 _EXPORTS = {
     "config_path": "location", "load_config": "loading", "parse_config": "loading",

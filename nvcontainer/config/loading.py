@@ -7,9 +7,6 @@ because a misspelt key would otherwise silently leave a security-relevant defaul
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Dict, Mapping, Optional, Tuple, TypeVar
-
 from nvcontainer.config.location import config_path
 from nvcontainer.config.schema import (
     CUDA_COMPAT_MODES,
@@ -20,8 +17,13 @@ from nvcontainer.config.schema import (
     toml_key,
 )
 from nvcontainer.errors import InputError
+from nvcontainer.records import fields, is_record, replace
 
-T = TypeVar("T")
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Any, Dict, Mapping, Optional, Tuple, TypeVar
+    T = TypeVar("T")
+
 
 _CHOICES: Dict[str, Tuple[str, ...]] = {
     "nvidia-container-runtime.mode": MODES,
@@ -64,20 +66,19 @@ def parse_config(text: str, *, source: str = "config.toml") -> Config:
 
 def _build(cls: type[T], table: Mapping[str, Any], prefix: str, source: str) -> T:
     defaults = cls()
-    fields = {toml_key(f.name): f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    names = {toml_key(name): name for name in fields(cls)}
     values: Dict[str, Any] = {}
     for key, value in table.items():
         dotted = prefix + key
-        f = fields.get(key)
-        if f is None:
+        name = names.get(key)
+        if name is None:
             raise InputError(f"{source}: unknown key '{dotted}'")
-        default = getattr(defaults, f.name)
-        values[f.name] = _convert(default, value, dotted, source)
-    return dataclasses.replace(defaults, **values)  # type: ignore[type-var]
+        values[name] = _convert(getattr(defaults, name), value, dotted, source)
+    return replace(defaults, **values)  # type: ignore[type-var]
 
 
 def _convert(default: Any, value: Any, dotted: str, source: str) -> Any:
-    if dataclasses.is_dataclass(default):
+    if is_record(default):
         if not isinstance(value, dict):
             raise InputError(f"{source}: '{dotted}' must be a table")
         return _build(type(default), value, dotted + ".", source)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
-from typing import Mapping, Optional, Tuple
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Mapping, Optional, Tuple
 
 DEFAULT_CONFIG_PATH = "/etc/nvidia-container-runtime/config.toml"
 CONFIG_PATH_ENV = "NVIDIA_CTK_CONFIG_FILE_PATH"

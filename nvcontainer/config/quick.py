@@ -8,16 +8,19 @@ The defaults here must equal ``schema.RuntimeConfig``'s (a test holds them toget
 
 from __future__ import annotations
 
-from typing import Any, Dict, NamedTuple, Tuple
-
 from nvcontainer.errors import InputError
+from nvcontainer.records import Record
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Any, Dict, Tuple
 
 DEFAULT_RUNTIMES = ("runc", "crun")
 DEFAULT_DEBUG = "/dev/null"
 DEFAULT_LOG_LEVEL = "info"
 
 
-class RuntimeSettings(NamedTuple):
+class RuntimeSettings(Record):
     runtimes: Tuple[str, ...] = DEFAULT_RUNTIMES
     debug: str = DEFAULT_DEBUG
     log_level: str = DEFAULT_LOG_LEVEL

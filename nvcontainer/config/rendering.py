@@ -7,11 +7,14 @@ out with that example value; keys the toolkit omits while at their default are l
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from typing import Any, Dict, FrozenSet, List, Optional
 
 from nvcontainer.config.schema import Config, toml_key
+from nvcontainer.records import fields, is_record
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Any, Dict, FrozenSet, List, Optional
 
 # The toolkit's commentDefaults (api/config/v1/toml.go): key → example value shown commented out.
 COMMENTED_DEFAULTS: Dict[str, Any] = {
@@ -62,11 +65,11 @@ def _table(obj: Any, default: Any, prefix: str, out: List[str], header: Optional
             out.append("")
         out.append(f"[{header}]")
     subtables = []
-    for f in sorted(dataclasses.fields(obj), key=lambda f: toml_key(f.name)):
-        key = toml_key(f.name)
+    for name in sorted(fields(obj), key=toml_key):
+        key = toml_key(name)
         dotted = prefix + key
-        value, base = getattr(obj, f.name), getattr(default, f.name)
-        if dataclasses.is_dataclass(value):
+        value, base = getattr(obj, name), getattr(default, name)
+        if is_record(value):
             subtables.append((dotted, value, base))
             continue
         if dotted in OMITTED_AT_DEFAULT and value == base:

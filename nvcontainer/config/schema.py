@@ -9,8 +9,12 @@ detection), and the default ldconfig is ``@/sbin/ldconfig.real`` only where the 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import Tuple
+
+from nvcontainer.records import Record, field
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Tuple
 
 SUPPORTED_DRIVER_CAPABILITIES = "compat32,compute,display,graphics,ngx,utility,video"
 MODES = ("auto", "legacy", "csv", "cdi", "jit-cdi")
@@ -23,8 +27,7 @@ def default_ldconfig() -> str:
     return "@/sbin/ldconfig.real" if os.path.isfile("/sbin/ldconfig.real") else "@/sbin/ldconfig"
 
 
-@dataclass(frozen=True)
-class ContainerCliConfig:
+class ContainerCliConfig(Record):
     """``[nvidia-container-cli]``: what the hook does when it configures a container."""
 
     root: str = ""
@@ -39,40 +42,34 @@ class ContainerCliConfig:
     user: str = ""
 
 
-@dataclass(frozen=True)
-class CdiModeConfig:
+class CdiModeConfig(Record):
     spec_dirs: Tuple[str, ...] = ("/etc/cdi", "/var/run/cdi")
     default_kind: str = "nvidia.com/gpu"
     annotation_prefixes: Tuple[str, ...] = ("cdi.k8s.io/",)
 
 
-@dataclass(frozen=True)
-class CsvModeConfig:
+class CsvModeConfig(Record):
     mount_spec_path: str = "/etc/nvidia-container-runtime/host-files-for-container.d"
     compat_container_root: str = ""
 
 
-@dataclass(frozen=True)
-class JitCdiModeConfig:
+class JitCdiModeConfig(Record):
     nvcdi_feature_flags: Tuple[str, ...] = ()
     nvcdi_disable_hooks: Tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class LegacyModeConfig:
+class LegacyModeConfig(Record):
     cuda_compat_mode: str = "ldconfig"
 
 
-@dataclass(frozen=True)
-class ModesConfig:
+class ModesConfig(Record):
     cdi: CdiModeConfig = CdiModeConfig()
     csv: CsvModeConfig = CsvModeConfig()
     jit_cdi: JitCdiModeConfig = JitCdiModeConfig()
     legacy: LegacyModeConfig = LegacyModeConfig()
 
 
-@dataclass(frozen=True)
-class RuntimeConfig:
+class RuntimeConfig(Record):
     """``[nvidia-container-runtime]``: the runtime shim."""
 
     debug: str = "/dev/null"
@@ -82,21 +79,18 @@ class RuntimeConfig:
     modes: ModesConfig = ModesConfig()
 
 
-@dataclass(frozen=True)
-class HookConfig:
+class HookConfig(Record):
     """``[nvidia-container-runtime-hook]``: the path the shim inserts, and the hook's mode check."""
 
     path: str = "nvidia-container-runtime-hook"
     skip_mode_detection: bool = False
 
 
-@dataclass(frozen=True)
-class CtkConfig:
+class CtkConfig(Record):
     path: str = "nvidia-ctk"
 
 
-@dataclass(frozen=True)
-class Features:
+class Features(Record):
     allow_cuda_compat_libs_from_container: bool = False
     allow_ldconfig_from_container: bool = False
     allow_unknown_oci_spec_fields: bool = False
@@ -106,8 +100,7 @@ class Features:
     no_additional_gids_for_device_nodes: bool = False
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(Record):
     """The whole file; ``load_config`` fills it, every table optional."""
 
     accept_nvidia_visible_devices_as_volume_mounts: bool = False

@@ -10,19 +10,21 @@ NVIDIA's ``--dev-root`` does.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, List, Optional, Tuple
 
 from nvcontainer.driver import Driver, Library
+from nvcontainer.records import Record
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
 
 if TYPE_CHECKING:
+    from typing import List, Optional, Tuple
+
     from nvcontainer.bindings.nvml import Nvml
 
 DEFAULT_LDCACHE = "/etc/ld.so.cache"
 
 
-@dataclass(frozen=True)
-class DriverOptions:
+class DriverOptions(Record):
     """The original's driver options (``no-glvnd``, ``no-uvm``, ...) plus our roots."""
 
     no_glvnd: bool = False

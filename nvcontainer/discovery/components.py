@@ -6,7 +6,9 @@ The lists are nvidia-container-cli's (nvc_info.c); library names are ld cache ke
 
 from __future__ import annotations
 
-from typing import Dict, Tuple
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Dict, Tuple
 
 # Library prefixes per component, in the original's lookup order (also the order `list` prints).
 LIBRARY_COMPONENTS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Dict, List, Optional, Tuple
 
 from nvcontainer.discovery import components as c
 from nvcontainer.driver import DeviceNode
 from nvcontainer.errors import NvcError
 from nvcontainer.securepath import join_in_root
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Tuple
 
 
 def read_text(root: str, path: str) -> Optional[str]:

@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO, Optional, Tuple, Union
 
+from nvcontainer.errors import DetectionError
+from nvcontainer.records import Record
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
 if TYPE_CHECKING:  # pyelftools is imported where a full parse is needed, not by every container start
+    from typing import BinaryIO, Optional, Tuple, Union
+
     from elftools.elf.dynamic import DynamicSection, DynamicSegment
     from elftools.elf.elffile import ELFFile
 
-from nvcontainer.errors import DetectionError
 
 ELF_MAGIC = b"\x7fELF"
 ABI_TAG_SECTION = ".note.ABI-tag"
@@ -28,8 +31,7 @@ LINUX_2_3_99 = (ELF_NOTE_OS_LINUX, 2, 3, 99)
 NVIDIA_CORE_PREFIXES = ("libnvidia-glcore.so", "libnvidia-eglcore.so")
 
 
-@dataclass(frozen=True)
-class ElfInfo:
+class ElfInfo(Record):
     """What library selection needs to know about one ELF file."""
 
     elf_class: int  # 32 or 64

@@ -13,7 +13,12 @@ from __future__ import annotations
 import os
 import stat
 import struct
-from typing import NamedTuple, Optional, Tuple
+
+from nvcontainer.records import Record
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Optional, Tuple
 
 ELF_MAGIC = b"\x7fELF"
 PT_INTERP = 3
@@ -23,7 +28,7 @@ SHN_XINDEX = 0xFFFF
 ABI_TAG_SECTION = b".note.ABI-tag"
 
 
-class _Layout(NamedTuple):
+class _Layout(Record):
     header: struct.Struct  # e_type .. e_shstrndx, after e_ident
     phdr: struct.Struct
     shdr: struct.Struct

@@ -6,13 +6,16 @@ from __future__ import annotations
 import fnmatch
 import os
 import stat
-from typing import List, Optional, Tuple
 
 from nvcontainer.discovery import components as c
 from nvcontainer.discovery.elf import elf_class
 from nvcontainer.driver import Binary, Firmware, Ipc
 from nvcontainer.errors import NvcError
 from nvcontainer.securepath import join_in_root, resolve_in_root
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import List, Optional, Tuple
 
 
 def find_binaries(root: str, path_env: Optional[str], warnings: List[str], *, driver_bin_dir: Optional[str] = None,

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
-from typing import Any, List, Optional, Tuple
 
 from nvcontainer.bindings import nvml as nv
 from nvcontainer.discovery import components as c
 from nvcontainer.discovery.devices import cap_node, gpu_node
 from nvcontainer.driver import Gpu, MigDevice
 from nvcontainer.securepath import join_in_root
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Any, List, Optional, Tuple
 
 
 def format_bus_id(domain: int, bus: int, device: int) -> str:

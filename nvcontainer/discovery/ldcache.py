@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import platform
 import struct
-from dataclasses import dataclass
 from itertools import repeat
-from typing import Dict, Iterable, Iterator, NamedTuple, Optional, Tuple
 
 from nvcontainer.errors import LdcacheError
+from nvcontainer.records import Record
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Dict, Iterable, Iterator, Optional, Tuple
 
 # On-disk layouts ("=": native byte order, standard sizes, padding spelled out).
 OLD_MAGIC = b"ld.so-1.7.0"
@@ -96,15 +99,32 @@ _HOST_ARCH: Dict[str, Tuple[int, Optional[int]]] = {
 }
 
 
-class LdCacheEntry(NamedTuple):
-    """One cache entry: ``key`` is the library name (usually a SONAME), ``value`` its path.
+class LdCacheEntry(tuple):
+    """One cache entry ``(key, value, flags)``: ``key`` is the library name (usually a SONAME),
+    ``value`` its path.
 
-    Immutable like the frozen dataclasses elsewhere, but a NamedTuple: a cache has thousands of
-    entries and a tuple is several times cheaper to build."""
+    Immutable like the records elsewhere, but a tuple: a cache has thousands of entries and a
+    tuple is several times cheaper to build."""
 
-    key: str
-    value: str
-    flags: int
+    __slots__ = ()
+
+    def __new__(cls, key: str, value: str, flags: int) -> LdCacheEntry:
+        return tuple.__new__(cls, (key, value, flags))
+
+    @property
+    def key(self) -> str:
+        return self[0]
+
+    @property
+    def value(self) -> str:
+        return self[1]
+
+    @property
+    def flags(self) -> int:
+        return self[2]
+
+    def __repr__(self) -> str:
+        return f"LdCacheEntry(key={self[0]!r}, value={self[1]!r}, flags={self[2]:#x})"
 
     @property
     def arch(self) -> int:
@@ -127,8 +147,7 @@ class LdCacheEntry(NamedTuple):
         return text + (arch if arch is not None else f",{self.arch}")
 
 
-@dataclass(frozen=True)
-class LdCache:
+class LdCache(Record):
     """A parsed cache; ``entries`` are in file order (the order the linker searches them)."""
 
     entries: Tuple[LdCacheEntry, ...]

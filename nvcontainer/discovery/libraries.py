@@ -6,7 +6,6 @@ an NVIDIA core library), one file per library name.
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Optional, Sequence, Tuple
 
 from nvcontainer.discovery import components as c
 from nvcontainer.discovery import elf
@@ -14,6 +13,10 @@ from nvcontainer.discovery.ldcache import LdCache
 from nvcontainer.driver import Library
 from nvcontainer.errors import NvcError
 from nvcontainer.securepath import join_in_root, resolve_in_root
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Dict, List, Optional, Sequence, Tuple
 
 
 def _prefix_table(no_glvnd: bool) -> List[Tuple[str, str]]:

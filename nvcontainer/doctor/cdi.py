@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from nvcontainer.discovery import components as c
 from nvcontainer.doctor.check import Check, failed, noted, passed
+from nvcontainer.records import Record
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 DEFAULT_SPEC_DIRS: Tuple[str, ...] = ("/etc/cdi", "/var/run/cdi")
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
@@ -32,8 +35,7 @@ REGENERATE_FIX = ("regenerate it for the installed driver: `nvc-ctk cdi generate
                   "unit or the driver package's post-install step)")
 
 
-@dataclass(frozen=True)
-class CdiSpec:
+class CdiSpec(Record):
     """One spec file as read: its kind, device names and the host files it refers to."""
 
     path: str

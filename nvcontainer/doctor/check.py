@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from nvcontainer.records import Record
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional
 
 
-@dataclass(frozen=True)
-class Check:
+class Check(Record):
     """One line of the doctor's report."""
 
     name: str

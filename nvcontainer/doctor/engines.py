@@ -12,11 +12,14 @@ import glob
 import json
 import os
 import shutil
-from dataclasses import dataclass
-from typing import Any, List, Optional, Sequence, Tuple
 
 from nvcontainer.doctor.cdi import nvidia_spec_files
 from nvcontainer.doctor.check import Check, failed, noted, passed
+from nvcontainer.records import Record
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Any, List, Optional, Sequence, Tuple
 
 RUNTIME_NAMES = ("nvc-container-runtime", "nvidia-container-runtime")
 DEFAULT_DOCKER_CONFIG = "/etc/docker/daemon.json"
@@ -43,8 +46,7 @@ PODMAN_FIX = ("generate a CDI spec: `nvc-ctk cdi generate --output=/etc/cdi/nvid
               "generate`), then run `podman run --device nvidia.com/gpu=all ...`")
 
 
-@dataclass(frozen=True)
-class EngineFiles:
+class EngineFiles(Record):
     """Where the engines' configuration is read from."""
 
     docker_config: str = DEFAULT_DOCKER_CONFIG

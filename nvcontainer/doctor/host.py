@@ -7,12 +7,15 @@ the cgroup and the ldconfig that configure uses are always the host's.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, List, Optional, Tuple
 
 from nvcontainer.doctor.check import Check, failed, passed
 from nvcontainer.errors import NvcError
 
-BpfQuery = Callable[[int, int], Tuple[int, List[int]]]
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Any, Callable, List, Optional, Tuple
+    BpfQuery = Callable[[int, int], Tuple[int, List[int]]]
+
 
 CGROUP_V1_FIX = ("run as root with the devices cgroup hierarchy mounted read-write (/sys/fs/cgroup/devices); "
                  "otherwise leave device rules to the engine (`no-cgroups = true` in config.toml)")

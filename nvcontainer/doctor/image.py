@@ -12,12 +12,15 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Dict, Iterable, List, Optional, Tuple
 
 from nvcontainer.doctor.check import Check, failed, noted, passed
 from nvcontainer.driver import Driver
 from nvcontainer.errors import InputError, RequirementError
 from nvcontainer.policy.requirements import check_requirements, parse_requirement
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Dict, Iterable, List, Optional, Tuple
 
 REQUIRE_PREFIX = "NVIDIA_REQUIRE_"
 IGNORED_REQUIRE = ("NVIDIA_REQUIRE_JETPACK",)

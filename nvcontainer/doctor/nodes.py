@@ -10,15 +10,18 @@ loses its access and the container sees "Failed to initialize NVML: Unknown Erro
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import List, Optional, Set, Tuple
 
 from nvcontainer.discovery import components as c
 from nvcontainer.discovery.devices import char_majors, key_values, node_rdev, read_text
 from nvcontainer.doctor.check import Check, failed, noted, passed
 from nvcontainer.doctor.probe import DriverProbe
 from nvcontainer.errors import NvcError
+from nvcontainer.records import Record
 from nvcontainer.securepath import join_in_root
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import List, Optional, Set, Tuple
 
 DEV_CHAR = "/dev/char"
 _SHOWN = 4  # paths named in a summary before "and N more"
@@ -34,8 +37,7 @@ DEV_CHAR_FIX = ("create them with `nvidia-ctk system create-dev-char-symlinks --
                 "containers' GPU access ('Failed to initialize NVML: Unknown Error')")
 
 
-@dataclass(frozen=True)
-class ExpectedNode:
+class ExpectedNode(Record):
     path: str  # under the dev root, e.g. /dev/nvidia0
     major: int
     minor: int

@@ -10,21 +10,23 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
-from typing import Optional, Tuple
 
 from nvcontainer.discovery import components as c
 from nvcontainer.discovery.devices import read_text
 from nvcontainer.driver import Driver
 from nvcontainer.errors import NvcError, NvmlError
+from nvcontainer.records import Record
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Optional, Tuple
 
 PROC_VERSION = c.PROC_DRIVER + "/version"
 NVML_GPU_IS_LOST = 15
 _KERNEL_VERSION = re.compile(r"Kernel Module(?:\s+for\s+\S+)?\s+(\d+(?:\.\d+)+)")
 
 
-@dataclass(frozen=True)
-class DriverProbe:
+class DriverProbe(Record):
     """What the doctor learned about the driver under ``root`` / ``dev_root``."""
 
     root: str

@@ -6,25 +6,25 @@ unexpectedly becomes a failed check naming the exception, so the report is alway
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Tuple
-
 from nvcontainer.doctor import cdi, driver, engines, host, image, nodes
 from nvcontainer.doctor.check import Check, failed
 from nvcontainer.doctor.probe import DriverProbe, probe_driver
 from nvcontainer.log import logger as log
+from nvcontainer.records import Record, field
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Callable, List, Optional, Tuple
 
 
-@dataclass(frozen=True)
-class ImageEnv:
+class ImageEnv(Record):
     """An image's environment and where it came from (for the report)."""
 
     source: str
     env: Tuple[Tuple[str, str], ...]
 
 
-@dataclass(frozen=True)
-class DoctorOptions:
+class DoctorOptions(Record):
     root: str = "/"
     dev_root: Optional[str] = None
     ldcache: Optional[str] = None

@@ -21,10 +21,13 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Tuple
 
 from nvcontainer.errors import InputError
+from nvcontainer.records import Record
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Callable, Dict, List, Optional, Tuple
 
 # NVIDIA's name, ours, and how it is made: "link" to our program, or a generated "hook"/"runtime" file.
 COMPAT_NAMES: Tuple[Tuple[str, str, str], ...] = (
@@ -35,8 +38,7 @@ COMPAT_NAMES: Tuple[Tuple[str, str, str], ...] = (
 DESCRIPTIONS = {"hook": "hook launcher (python -I -S)", "runtime": "runtime shim front (sh)"}
 
 
-@dataclass(frozen=True)
-class Link:
+class Link(Record):
     path: str  # e.g. /usr/local/bin/nvidia-container-cli
     target: str  # the link's target (our program), or what the written file is
     action: str  # "create", "replace" or "keep"

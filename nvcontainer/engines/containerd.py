@@ -12,13 +12,16 @@ is set.  An entry that already says exactly that is left alone, so a second run 
 from __future__ import annotations
 
 import copy
-from typing import Any, List, Optional, Tuple
 
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT, Comment, Table, Whitespace
 
 from nvcontainer.engines.files import ConfigFileError
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Any, List, Optional, Tuple
 
 DEFAULT_PATH = "/etc/containerd/config.toml"
 CRI_PLUGINS = {1: "cri", 2: "io.containerd.grpc.v1.cri", 3: "io.containerd.cri.v1.runtime"}

@@ -7,12 +7,14 @@ so whatever else it holds survives as written.
 
 from __future__ import annotations
 
-from typing import Any, Optional
-
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
 from nvcontainer.engines.files import ConfigFileError
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 DEFAULT_PATH = "/etc/crio/crio.conf.d/99-nvidia.toml"
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any, Dict, List, Optional, Tuple
 
 from nvcontainer.engines import jsonedit
 from nvcontainer.engines.files import ConfigFileError
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
 
 DEFAULT_PATH = "/etc/docker/daemon.json"
 

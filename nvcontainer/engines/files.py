@@ -15,21 +15,22 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-from dataclasses import dataclass
-from typing import Callable, Optional
 
 from nvcontainer.atomicfile import write_atomic
 from nvcontainer.errors import NvcError
+from nvcontainer.records import Record
 
-Edit = Callable[[Optional[str]], str]
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Callable, Optional
+    Edit = Callable[[Optional[str]], str]
 
 
 class ConfigFileError(NvcError):
     stage = "config"
 
 
-@dataclass(frozen=True)
-class Update:
+class Update(Record):
     path: str
     old: Optional[str]
     new: str

@@ -12,24 +12,26 @@ The text must already be valid JSON whose top level is an object; callers check 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any, List, Optional, Tuple
+
+from nvcontainer.records import Record
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Any, List, Optional, Tuple
 
 _DECODER = json.JSONDecoder()
 _WS = " \t\n\r"
 INDENT = "    "
 
 
-@dataclass(frozen=True)
-class Member:
+class Member(Record):
     key: str
     key_start: int  # the key's opening quote
     value_start: int
     value_end: int  # one past the value's last character
 
 
-@dataclass(frozen=True)
-class ObjectSpan:
+class ObjectSpan(Record):
     open: int  # the '{'
     close: int  # the '}'
     members: Tuple[Member, ...]

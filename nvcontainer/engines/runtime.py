@@ -11,18 +11,20 @@ from __future__ import annotations
 import functools
 import os
 import subprocess
-from dataclasses import dataclass
 from types import ModuleType
-from typing import Dict, Optional
 
 from nvcontainer.engines import containerd, crio, docker, files
 from nvcontainer.errors import InputError
+from nvcontainer.records import Record
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Dict, Optional
 
 ENGINES: Dict[str, ModuleType] = {"docker": docker, "containerd": containerd, "crio": crio}
 
 
-@dataclass(frozen=True)
-class RuntimeRequest:
+class RuntimeRequest(Record):
     engine: str
     runtime_path: str
     config_path: Optional[str] = None  # None: the engine's default

@@ -26,7 +26,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Dict, List, Mapping, Optional, Sequence
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Dict, List, Mapping, Optional, Sequence
 
 UNSAFE_PREFIXES = ("LD_", "PYTHON")
 UNSAFE_NAMES = ("GCONV_PATH", "LOCPATH")  # glibc loads code / data chosen by these

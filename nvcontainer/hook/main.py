@@ -16,9 +16,13 @@ config, the OCI parsing and the configure layer load only when ``prestart`` runs
 from __future__ import annotations
 
 import sys
-from typing import List, NamedTuple, Optional, Sequence
 
 from nvcontainer.hook.isolation import ensure_isolated
+from nvcontainer.records import Record
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import List, Optional, Sequence
 
 PROG = "nvc-container-runtime-hook"
 ERROR_PROG = "nvc-cli"
@@ -45,7 +49,7 @@ class UsageError(Exception):
     pass
 
 
-class HookArgs(NamedTuple):
+class HookArgs(Record):
     command: Optional[str] = None
     config: Optional[str] = None
     debug: bool = False

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Optional
 
 from nvcontainer.config.schema import Config
 from nvcontainer.errors import InputError
@@ -11,7 +10,11 @@ from nvcontainer.hook.request import GpuRequest, parse_request
 from nvcontainer.hook.state import BundleSpec, HookState, load_bundle_spec, parse_state
 from nvcontainer.log import logger as log
 
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+
 if TYPE_CHECKING:
+    from typing import Optional
+
     from nvcontainer.container import Request
 
 

@@ -17,11 +17,14 @@ it can influence the hook (CVE-2025-23266).
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from nvcontainer.config.schema import SUPPORTED_DRIVER_CAPABILITIES, Config
 from nvcontainer.errors import InputError
+from nvcontainer.records import Record
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 VISIBLE_DEVICES = "NVIDIA_VISIBLE_DEVICES"
 DRIVER_CAPABILITIES = "NVIDIA_DRIVER_CAPABILITIES"
@@ -40,8 +43,7 @@ CAP_SYS_ADMIN = "CAP_SYS_ADMIN"
 _TRUE = ("1", "t", "T", "TRUE", "true", "True")  # Go's strconv.ParseBool
 
 
-@dataclass(frozen=True)
-class ContainerSpec:
+class ContainerSpec(Record):
     """The parts of config.json the hook (and the shim's decision) look at."""
 
     env: Tuple[str, ...] = ()
@@ -49,8 +51,7 @@ class ContainerSpec:
     mounts: Tuple[Tuple[str, str], ...] = ()  # (source, destination)
 
 
-@dataclass(frozen=True)
-class GpuRequest:
+class GpuRequest(Record):
     """A GPU container's request; ``devices`` None = no device (``NVIDIA_VISIBLE_DEVICES=none``)."""
 
     devices: Optional[Tuple[str, ...]]

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
 
 from nvcontainer.errors import InputError
 from nvcontainer.hook.request import CAP_SYS_ADMIN, ContainerSpec
+from nvcontainer.records import Record
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
 
 
-@dataclass(frozen=True)
-class HookState:
+class HookState(Record):
     """``pid``, ``id`` and ``bundle`` (``bundlePath`` from runc before 17.06) of the OCI state."""
 
     pid: int
@@ -20,8 +22,7 @@ class HookState:
     container_id: Optional[str] = None
 
 
-@dataclass(frozen=True)
-class BundleSpec:
+class BundleSpec(Record):
     """config.json: the absolute rootfs and the parts ``request.parse_request`` reads."""
 
     oci_version: str

@@ -10,10 +10,12 @@ pipe directory and the container's CUDA compat libraries, but not the compute bi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import FrozenSet, Iterable, Iterator, Optional, Union
-
 from nvcontainer.errors import InputError
+from nvcontainer.records import Record
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import FrozenSet, Iterable, Iterator, Optional, Union
 
 # The flag order of `configure --help`.
 CAPABILITY_NAMES = ("utility", "compute", "video", "graphics", "display", "ngx", "compat32")
@@ -21,8 +23,7 @@ DEFAULT_DRIVER_CAPABILITIES: FrozenSet[str] = frozenset({"utility", "compute"})
 ALL_DRIVER_CAPABILITIES: FrozenSet[str] = frozenset(CAPABILITY_NAMES)
 
 
-@dataclass(frozen=True)
-class Capabilities:
+class Capabilities(Record):
     """A set of capability names; iterates in ``CAPABILITY_NAMES`` order."""
 
     names: FrozenSet[str] = frozenset()

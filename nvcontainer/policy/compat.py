@@ -13,10 +13,13 @@ from __future__ import annotations
 import fnmatch
 import os
 import stat
-from typing import List, Tuple
 
 from nvcontainer.errors import InputError, NvcError
 from nvcontainer.securepath import join_in_root, resolve_in_root
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import List, Tuple
 
 MODES = ("mount", "ldconfig", "disabled")
 

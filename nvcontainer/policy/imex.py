@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple, Union
-
 from nvcontainer.errors import ImexError
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import List, Sequence, Tuple, Union
 
 IMEX_CHANNEL_LIMIT = 2**20  # the driver's channel id space: ids 0 .. 2**20-1
 

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import os
 import platform
-from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
 
 from nvcontainer.errors import ContainerError, PathError
+from nvcontainer.records import Record
 from nvcontainer.securepath import join_in_root
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Dict, Optional, Tuple
 
 BINS_DIR = "/usr/bin"
 CUDART_DIR = "/usr/local/cuda"
@@ -31,8 +34,7 @@ _MULTIARCH: Dict[str, Tuple[str, str]] = {
 _MACHINE_ALIASES = {"amd64": "x86_64", "arm64": "aarch64"}
 
 
-@dataclass(frozen=True)
-class ContainerLayout:
+class ContainerLayout(Record):
     """Container-relative directories for bins and libs, and the ldconfig to run."""
 
     bins_dir: str

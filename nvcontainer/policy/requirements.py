@@ -14,12 +14,14 @@ fit the original's 128-byte buffer is an invalid expression.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterable, List, Optional, Sequence, Tuple, Union
-
 from nvcontainer.driver import Driver, Gpu
 from nvcontainer.errors import InputError, RequirementError
 from nvcontainer.policy.selection import Selection
+from nvcontainer.records import Record
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Iterable, List, Optional, Sequence, Tuple, Union
 
 MAX_REQUIREMENTS = 32
 _EXPR_MAX = 128
@@ -34,8 +36,7 @@ _CUDA_HINT = ", please update your driver to a newer version, or use an earlier 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
-@dataclass(frozen=True)
-class Term:
+class Term(Record):
     """One ``<name><op><value>`` comparison; ``name`` and ``op`` are canonical."""
 
     name: str  # cuda | driver | arch | brand
@@ -44,8 +45,7 @@ class Term:
     written_name: str  # as typed, e.g. "CUDA"
 
 
-@dataclass(frozen=True)
-class Requirement:
+class Requirement(Record):
     """A parsed predicate: OR over ``clauses``, each an AND over its terms."""
 
     predicate: str

@@ -10,11 +10,14 @@ an array, and ``list``/``configure`` walk that array), so ``--device=1,0`` yield
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple, Union
-
 from nvcontainer.driver import Driver, Gpu, MigDevice
 from nvcontainer.errors import DeviceError
+from nvcontainer.records import Record
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import List, Optional, Sequence, Tuple, Union
+    DeviceSpec = Union[str, Sequence[str], None]
 
 _ULONG_MAX = 2**64 - 1
 _UINT_MASK = 2**32 - 1
@@ -23,11 +26,8 @@ _HEX_DIGITS = "0123456789abcdefABCDEF"
 _DEC_DIGITS = "0123456789"
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
-DeviceSpec = Union[str, Sequence[str], None]
 
-
-@dataclass(frozen=True)
-class Selection:
+class Selection(Record):
     """The GPUs and MIG devices a container gets; ``all`` is true when the token ``all`` was used."""
 
     gpus: Tuple[Gpu, ...] = ()
@@ -39,8 +39,7 @@ class Selection:
         return not self.gpus and not self.migs
 
 
-@dataclass(frozen=True)
-class MigCapsSelection:
+class MigCapsSelection(Record):
     """Result of ``--mig-config=``/``--mig-monitor=``: ``all`` when requested, and the GPUs it covers."""
 
     gpus: Tuple[Gpu, ...] = ()

@@ -8,12 +8,15 @@ Flags may carry one or two dashes and take their value as ``--flag=V`` or ``--fl
 
 from __future__ import annotations
 
-from typing import Dict, NamedTuple, Optional, Sequence
-
 from nvcontainer.errors import InputError
+from nvcontainer.records import Record
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Dict, Optional, Sequence
 
 
-class LogOptions(NamedTuple):
+class LogOptions(Record):
     """runc's ``--log``, ``--log-format`` and ``--debug``: where the shim's errors must go too."""
 
     file: Optional[str] = None

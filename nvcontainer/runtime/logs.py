@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import List, Optional
 
 from nvcontainer.runtime.args import LogOptions
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 PROG = "nvc-container-runtime"
 LEVELS = {"trace": 0, "debug": 1, "info": 2, "warn": 3, "warning": 3, "error": 4, "fatal": 5, "panic": 6}

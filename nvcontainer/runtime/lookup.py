@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Iterable, List, Optional
 
 from nvcontainer.runtime.errors import ShimError
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Iterable, List, Optional
 
 DEFAULT_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 OUR_HOOK = "nvc-container-runtime-hook"

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 
 from nvcontainer.runtime import args as argv_rules
 from nvcontainer.runtime.logs import PROG, RuntimeLog
 
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+
 if TYPE_CHECKING:
+    from typing import List, Optional, Sequence, Tuple
+
     from nvcontainer.config.schema import Config
 
 ALT_CONFIG_ENV = "NVIDIA_CTK_CONFIG_FILE_PATH"
@@ -71,7 +74,8 @@ def run(args: Sequence[str]) -> Tuple[int, Optional[List[str]]]:
             from nvcontainer.config.location import config_path
             from nvcontainer.config.quick import runtime_settings
 
-            runtimes, debug, level = runtime_settings(*config_path())
+            quick = runtime_settings(*config_path())
+            runtimes, debug, level = quick.runtimes, quick.debug, quick.log_level
         log = RuntimeLog(log.options, debug, level)
         from nvcontainer.runtime.lookup import find_runtime
 

@@ -13,25 +13,27 @@ from __future__ import annotations
 
 import copy
 import os
-from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence, Tuple
 
 from nvcontainer.config.schema import Config
 from nvcontainer.hook.request import requested_devices
 from nvcontainer.hook.state import container_spec
+from nvcontainer.records import Record
 from nvcontainer.runtime.errors import ShimError
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+    Spec = Dict[str, Any]
+    Modifier = Callable[[Spec, "ModifyContext"], Spec]
 
 HOOK_ARGV0 = "nvc-container-runtime-hook"
 KNOWN_HOOKS = ("nvidia-container-runtime-hook", "nvc-container-runtime-hook", "nvidia-container-toolkit")
 
 
-class ModifyContext(NamedTuple):
+class ModifyContext(Record):
     config: Config
     hook_path: str
     hook_env: Tuple[str, ...] = ()  # the inserted hook's whole environment (never the container's)
-
-
-Spec = Dict[str, Any]
-Modifier = Callable[[Spec, ModifyContext], Spec]
 
 
 def requested(spec: Spec, config: Config) -> Optional[Tuple[str, ...]]:

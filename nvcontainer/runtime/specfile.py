@@ -12,22 +12,26 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Any, Dict, NamedTuple, Optional
 
 from nvcontainer.atomicfile import write_atomic
+from nvcontainer.records import Record
 from nvcontainer.runtime.errors import ShimError
+
+TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional
 
 _GO_ESCAPES = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
 
 
-class Layout(NamedTuple):
+class Layout(Record):
     indent: Optional[str]
     trailing_newline: bool
     go_escaping: bool
     ascii_only: bool = False  # non-ASCII written as \uXXXX (Python's default) rather than raw UTF-8
 
 
-class SpecFile(NamedTuple):
+class SpecFile(Record):
     path: str
     spec: Dict[str, Any]
     layout: Layout

@@ -10,7 +10,8 @@ from pathlib import Path
 from benchmarks.hooktarget import HookTarget
 from nvcontainer.hook.isolation import import_paths
 
-HEAVY = ("typer", "click", "rich", "pyudev", "elftools", "pycparser", "cffi.cparser")
+HEAVY = ("typer", "click", "rich", "pyudev", "elftools", "pycparser", "cffi.cparser", "dataclasses", "inspect",
+         "logging")
 
 PROBE = """
 import sys

@@ -4,7 +4,6 @@ cmd/nvidia-container-runtime-hook/container_config_test.go), and the OCI state/s
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
@@ -14,6 +13,7 @@ from nvcontainer.config import Config, Features, parse_config
 from nvcontainer.errors import InputError
 from nvcontainer.hook.request import ContainerSpec, GpuRequest, parse_request, requested_devices
 from nvcontainer.hook.state import load_bundle_spec, parse_state
+from nvcontainer.records import replace
 
 ALL = ("compat32", "compute", "display", "graphics", "ngx", "utility", "video")
 DEFAULT = ("compute", "utility")
