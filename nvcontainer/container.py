@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import os
 import platform
+import stat
 
 from nvcontainer import allocation
+from nvcontainer.apply.enter import DEFAULT_TIMEOUT
 from nvcontainer.discovery import DriverOptions, discover
 from nvcontainer.discovery.devices import mig_minors
 from nvcontainer.driver import Driver
@@ -36,7 +38,7 @@ from nvcontainer.records import Record, replace
 
 TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
 if TYPE_CHECKING:
-    from typing import Optional, Sequence, Union
+    from typing import Callable, Optional, Sequence, Tuple, Union
     DeviceSpec = Union[str, Sequence[str], None]
 
 
@@ -59,6 +61,7 @@ class Request(Record):
     exclusive: bool = False  # GPUs nobody else holds, and nobody else gets while held
     container_id: Optional[str] = None  # the allocation record's name (default: the pid)
     state_dir: Optional[str] = None  # allocation registry (default: $NVC_STATE_DIR, /run/nvcontainer/allocations)
+    timeout: float = DEFAULT_TIMEOUT  # seconds the work inside the container (mounts, ldconfig) may take
 
 
 class Result(Record):
@@ -67,9 +70,15 @@ class Result(Record):
 
 
 def _check_rootfs(rootfs: str) -> str:
-    if not rootfs or not os.path.isabs(rootfs) or os.path.normpath(rootfs) == "/":
+    """The rootfs as given, normalised; the text must be absolute and not ``/``.  (Whether it *is*
+    the host's root, through ``//``, ``/proc/self/root`` or a symlink, is checked by identity once
+    inside the container's namespace: see ``_enter_rootfs``.)"""
+    if not isinstance(rootfs, str) or not rootfs or not os.path.isabs(rootfs) or "\0" in rootfs:
         raise InputError("invalid rootfs directory")
-    return os.path.normpath(rootfs)
+    normal = os.path.normpath(rootfs)
+    if normal in ("/", "//"):
+        raise InputError("invalid rootfs directory")
+    return normal
 
 
 def make_plan(driver: Driver, request: Request) -> Plan:
@@ -121,64 +130,85 @@ def plan(request: Request, *, root: str = "/", ldcache: Optional[str] = None, de
     return make_plan(driver, request)
 
 
-def _grant_cgroups(the_plan: Plan, pid: Optional[int], rootfs: str) -> None:
+def _grant_cgroups(the_plan: Plan, pid: int) -> None:
     from nvcontainer.apply.cgroups import detect_cgroup, grant_devices
 
     if not the_plan.device_rules:
         return
-    if pid:
-        target = detect_cgroup(pid)
-    else:
-        target = detect_cgroup(os.getppid(), proc_root=rootfs)
+    target = detect_cgroup(pid)
     grant_devices(target, the_plan.device_rules)
     log.info("granted %d device rules in cgroup v%d %s", len(the_plan.device_rules), target.version, target.path)
 
 
-def apply(the_plan: Plan, rootfs: str, pid: Optional[int] = None, *, request: Optional[Request] = None) -> Result:
-    """Apply ``the_plan`` in the mount namespace of ``pid`` (from a forked child).
+def _enter_rootfs(rootfs: str, host_root: Tuple[int, int]) -> None:
+    """In the child, inside the namespace: the rootfs must be a directory that is not the host's root."""
+    try:
+        st = os.stat(rootfs)
+    except OSError as exc:
+        raise ContainerError(f"rootfs {rootfs}: {(exc.strerror or str(exc)).lower()}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise InputError("invalid rootfs directory")
+    if (st.st_dev, st.st_ino) == host_root:
+        raise InputError(f"invalid rootfs directory: {rootfs} is the host's root directory")
 
-    Device cgroup rules are granted first (unless ``request.no_cgroups``); then the mounts are
-    made and ldconfig refreshes the container's cache; a failure there undoes the mounts.
+
+def apply(the_plan: Plan, rootfs: str, pid: Optional[int] = None, *, request: Optional[Request] = None) -> Result:
+    """Apply ``the_plan`` in the mount namespace of ``pid`` (without it: of our parent process).
+
+    Everything is checked and opened here, in the caller's namespace: the target process
+    (``nvcontainer.apply.target``), the driver's files as detached mounts, the generated files'
+    content, the host ldconfig as a sealed memfd; device cgroup rules are granted (unless
+    ``request.no_cgroups``).  Then one forked child enters the container's namespace, attaches the
+    mounts, makes the links and runs ldconfig, which refreshes the container's cache; a failure
+    there undoes the mounts.  The whole takes at most ``request.timeout`` seconds.
     """
-    from nvcontainer.apply.ldconfig import default_host_ldconfig, list_dirs, remove_new_links, run_ldconfig
-    from nvcontainer.apply.mounting import apply_plan, owner_of
-    from nvcontainer.bindings import mntns
+    from nvcontainer.apply import enter
+    from nvcontainer.apply.ldconfig import (
+        default_host_ldconfig,
+        list_dirs,
+        log_output,
+        prepare_ldconfig,
+        remove_new_links,
+        run_prepared,
+    )
+    from nvcontainer.apply.mounting import Owner, apply_plan, prepare_sources
+    from nvcontainer.apply.target import open_target
 
     rootfs = _check_rootfs(rootfs)
     req = request or Request(rootfs)
-    owner = owner_of(pid, rootfs)
-    if not req.no_cgroups:
-        _grant_cgroups(the_plan, pid, rootfs)
-    ldconfig = req.ldconfig or default_host_ldconfig()
-
-    def refresh_ldcache() -> None:
-        before = list_dirs(rootfs, the_plan.ldconfig_dirs)
-        try:
-            run_ldconfig(pid or os.getppid(), rootfs, the_plan.ldconfig_dirs, ldconfig=ldconfig,
-                         owner_uid=owner.uid, owner_gid=owner.gid,
-                         allow_container_ldconfig=req.allow_container_ldconfig, no_pivot=req.no_pivot)
-        except BaseException:
-            remove_new_links(rootfs, before)  # soname links of a run that failed: nothing half-done
-            raise
-        log.info("ran ldconfig %s for %s", ldconfig, " ".join(the_plan.ldconfig_dirs))
-
-    def work() -> int:
-        return apply_plan(the_plan, rootfs, owner, after=refresh_ldcache)
-
+    target = open_target(os.getppid() if pid is None else pid, what="pid" if pid is not None else "parent pid")
     try:
-        if pid:
-            count = mntns.run_in_mount_namespace(pid, work)
-        else:
-            ns_path = os.path.join(rootfs, "proc", str(os.getppid()), "ns", "mnt")
-            fd = os.open(ns_path, os.O_RDONLY | os.O_CLOEXEC)
+        owner = Owner(target.uid, target.gid)
+        if not req.no_cgroups:
+            _grant_cgroups(the_plan, target.pid)
+        prepared = prepare_sources(the_plan)
+        try:
+            run = prepare_ldconfig(rootfs, the_plan.ldconfig_dirs, ldconfig=req.ldconfig or default_host_ldconfig(),
+                                   owner_uid=owner.uid, owner_gid=owner.gid,
+                                   allow_container_ldconfig=req.allow_container_ldconfig, no_pivot=req.no_pivot)
             try:
-                count = mntns.run_in_namespace_fd(fd, mntns.linux.CLONE_NEWNS, work)
+                def work(report: Callable[[str], None], deadline: float) -> int:
+                    _enter_rootfs(rootfs, target.host_root)
+
+                    def refresh_ldcache() -> None:
+                        before = list_dirs(rootfs, the_plan.ldconfig_dirs)
+                        try:
+                            run_prepared(run, deadline)
+                        except BaseException:
+                            remove_new_links(rootfs, before)  # soname links of a run that failed: nothing half-done
+                            raise
+
+                    return apply_plan(the_plan, rootfs, owner, after=refresh_ldcache, prepared=prepared, report=report)
+
+                count = enter.run_entered(target, work, rootfs=rootfs, timeout=req.timeout)
+                log_output(run)
+                log.info("ran ldconfig %s for %s", run.argv[0], " ".join(the_plan.ldconfig_dirs))
             finally:
-                os.close(fd)
-    except (ProcessLookupError, FileNotFoundError) as exc:
-        raise ContainerError(f"open failed: {exc.filename or pid}: no such process") from None
-    except mntns.NamespaceCallError as exc:
-        raise ContainerError(str(exc)) from None
+                run.close()
+        finally:
+            prepared.close()
+    finally:
+        target.close()
     return Result(the_plan, count)
 
 

@@ -32,7 +32,7 @@ import os
 import resource
 import struct
 
-from nvcontainer.bindings import bpf
+from nvcontainer.bindings import bpf, mounts
 from nvcontainer.errors import CgroupError
 from nvcontainer.plans import DeviceRule
 from nvcontainer.records import Record
@@ -70,22 +70,6 @@ def _grant_error(message: str) -> CgroupError:
     return CgroupError(message, stage="mount")
 
 
-def _unescape(field: str) -> str:
-    """Undo the octal escapes (``\\040`` ...) the kernel puts in mountinfo paths."""
-    if "\\" not in field:
-        return field
-    out, i = bytearray(), 0
-    raw = field.encode()
-    while i < len(raw):
-        if raw[i] == 0x5C and i + 4 <= len(raw) and all(0x30 <= c <= 0x37 for c in raw[i + 1:i + 4]):
-            out.append(int(raw[i + 1:i + 4], 8))
-            i += 4
-        else:
-            out.append(raw[i])
-            i += 1
-    return os.fsdecode(bytes(out))
-
-
 def parse_mountinfo(text: str) -> List[MountEntry]:
     entries = []
     for line in text.splitlines():
@@ -100,8 +84,8 @@ def parse_mountinfo(text: str) -> List[MountEntry]:
         entries.append(MountEntry(
             mount_id=int(fields[0]),
             parent_id=int(fields[1]),
-            root=_unescape(fields[3]),
-            mountpoint=_unescape(fields[4]),
+            root=mounts.unescape(fields[3]),
+            mountpoint=mounts.unescape(fields[4]),
             fstype=fields[sep + 1],
             super_options=tuple(fields[sep + 3].split(",")),
         ))

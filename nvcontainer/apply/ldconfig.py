@@ -52,14 +52,17 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import re
 import resource
+import select
 import stat
+import time
 
-from nvcontainer.bindings import linux, mntns
+from nvcontainer.apply.enter import DEFAULT_TIMEOUT
+from nvcontainer.bindings import linux, mntns, mounts
 from nvcontainer.errors import LdcacheError
 from nvcontainer.log import logger as log
-from nvcontainer.records import Record
+from nvcontainer.records import Record, replace
+from nvcontainer.regularfile import open_regular, read_fd
 
 TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
 
@@ -87,6 +90,9 @@ RLIMITS: Tuple[Tuple[int, int], ...] = (
 
 _MASK_FLAGS = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC
 _COPY_CHUNK = 1 << 20
+MAX_PROGRAM_BYTES = 64 << 20  # a host ldconfig is ~1 MiB
+_SIGKILL = 9
+_PR_SET_PDEATHSIG = 1
 
 # prctl(2) options and capability numbers (linux/prctl.h, linux/capability.h, linux/securebits.h).
 _PR_CAPBSET_DROP = 24
@@ -100,26 +106,35 @@ _SECBIT_NO_SETUID_FIXUP = 1 << 2
 _CAP_DAC_OVERRIDE = 1
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
-# Not in bindings/linux.py (yet): prctl and capget/capset, through the already-loaded libc.
 
+class LdconfigRun(Record):
+    """Everything the sandboxed ldconfig needs, opened and computed before any fork.
 
-class _Sandbox(Record):
-    """Everything the sandboxed child needs, computed in the caller before any fork."""
+    ``ns_fd`` is the container's mount namespace, or None when the process running it is in that
+    namespace already (configure's child).  ``exec_fd`` is the sealed memfd of a host ldconfig
+    (None: exec ``argv[0]`` in the rootfs).  ``output_fd`` collects ldconfig's stdout and stderr
+    for the debug log.  ``close()`` releases the descriptors.
+    """
 
     rootfs: str
-    ns_fd: int
     argv: Tuple[str, ...]
-    exec_fd: Optional[int]  # sealed memfd of a host ldconfig; None: exec argv[0] in the rootfs
+    exec_fd: Optional[int]
     uid: int
     gid: int
     no_pivot: bool
     cap_last: int
     setgroups_allowed: bool
-    output_fd: Optional[int] = None  # ldconfig's stdout and stderr, kept for the debug log
+    output_fd: int
+    ns_fd: Optional[int] = None
 
     @property
     def host(self) -> bool:
         return self.exec_fd is not None
+
+    def close(self) -> None:
+        for fd in (self.output_fd, self.exec_fd, self.ns_fd):
+            if fd is not None:
+                os.close(fd)
 
 
 class _StepError(Exception):
@@ -136,8 +151,7 @@ def default_host_ldconfig(root: str = "/") -> str:
     return HOST_LDCONFIG_REAL if os.path.isfile(real) else HOST_LDCONFIG
 
 
-def run_ldconfig(
-    pid: int,
+def prepare_ldconfig(
     rootfs: str,
     lib_dirs: Sequence[str],
     *,
@@ -146,15 +160,14 @@ def run_ldconfig(
     owner_gid: int,
     allow_container_ldconfig: bool = False,
     no_pivot: bool = False,
-) -> None:
-    """Update the ld.so cache of the container whose process is ``pid`` and root is ``rootfs``.
+    ns_fd: Optional[int] = None,
+) -> LdconfigRun:
+    """Open and check everything an ldconfig run for ``rootfs`` needs, in the caller's (host)
+    mount namespace: after entering the container nothing is opened by path (see the module text).
 
-    ``pid`` 0 means the caller's own mount namespace (``/proc/self/ns/mnt``), for a hook that
-    already runs in the container's.  ``rootfs`` is the rootfs path as seen in that process's
-    mount namespace; ``lib_dirs`` are container paths.  ``ldconfig`` is ``@<host path>`` (the
-    default) or a container path, which needs ``allow_container_ldconfig``.  Runs as
-    ``owner_uid``/``owner_gid``.  Raises ``LdcacheError``; the caller's process never changes
-    namespace.
+    ``ldconfig`` is ``@<host path>`` (the default) or a container path, which needs
+    ``allow_container_ldconfig``.  ``ns_fd`` (taken over: closed by ``LdconfigRun.close``) is the
+    container's mount namespace when the run does not start inside it.  Raises ``LdcacheError``.
     """
     if not ldconfig or ldconfig == HOST_PREFIX:
         raise LdcacheError("invalid ldconfig path: empty")
@@ -167,12 +180,42 @@ def run_ldconfig(
     if not os.path.isabs(path):
         raise LdcacheError(f"invalid ldconfig path: {path}: not an absolute path")
     _caps_lib()  # load the FFI here: the children only call it
-    cap_last = _cap_last_cap()
-    setgroups_allowed = _setgroups_allowed()
     argv = (path, "-f", CONF_PATH, "-C", CACHE_PATH, *lib_dirs)
     exec_fd = _host_program(path) if host else None
-    # ldconfig's messages go to the debug log, not the caller's stderr: errors stay one line.
-    output_fd = os.memfd_create("nvc-ldconfig-output", os.MFD_CLOEXEC)
+    try:
+        # ldconfig's messages go to the debug log, not the caller's stderr: errors stay one line.
+        output_fd = os.memfd_create("nvc-ldconfig-output", os.MFD_CLOEXEC)
+    except BaseException:
+        if exec_fd is not None:
+            os.close(exec_fd)
+        raise
+    return LdconfigRun(rootfs=rootfs, argv=argv, exec_fd=exec_fd, uid=owner_uid, gid=owner_gid, no_pivot=no_pivot,
+                       cap_last=_cap_last_cap(), setgroups_allowed=_setgroups_allowed(), output_fd=output_fd,
+                       ns_fd=ns_fd)
+
+
+def run_ldconfig(
+    pid: int,
+    rootfs: str,
+    lib_dirs: Sequence[str],
+    *,
+    ldconfig: str = HOST_LDCONFIG,
+    owner_uid: int,
+    owner_gid: int,
+    allow_container_ldconfig: bool = False,
+    no_pivot: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> None:
+    """Update the ld.so cache of the container whose process is ``pid`` and root is ``rootfs``.
+
+    ``pid`` 0 means the caller's own mount namespace (``/proc/self/ns/mnt``), for a hook that
+    already runs in the container's.  ``rootfs`` is the rootfs path as seen in that process's
+    mount namespace; ``lib_dirs`` are container paths.  Runs as ``owner_uid``/``owner_gid``, for at
+    most ``timeout`` seconds.  Raises ``LdcacheError``; the caller's process never changes
+    namespace (the run happens in a forked child).
+    """
+    run = prepare_ldconfig(rootfs, lib_dirs, ldconfig=ldconfig, owner_uid=owner_uid, owner_gid=owner_gid,
+                           allow_container_ldconfig=allow_container_ldconfig, no_pivot=no_pivot)
     try:
         try:
             # pid 0: our own mount namespace (a createContainer hook already runs in the container's).
@@ -180,27 +223,21 @@ def run_ldconfig(
                      else os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC))
         except OSError as exc:
             raise LdcacheError(f"open failed: /proc/{pid or 'self'}/ns/mnt: {_reason(exc)}") from None
+        run = replace(run, ns_fd=ns_fd)
+        deadline = time.monotonic() + timeout
         try:
-            spec = _Sandbox(rootfs=rootfs, ns_fd=ns_fd, argv=argv, exec_fd=exec_fd, uid=owner_uid,
-                            gid=owner_gid, no_pivot=no_pivot, cap_last=cap_last,
-                            setgroups_allowed=setgroups_allowed, output_fd=output_fd)
-            try:
-                status = mntns.call_in_child(lambda: _supervise(spec))
-            except mntns.NamespaceCallError as exc:
-                raise LdcacheError(f"ldconfig sandbox failed: {exc}") from None
-        finally:
-            os.close(ns_fd)
-        _log_output(output_fd)
+            mntns.call_in_child(lambda: run_prepared(run, deadline), timeout=timeout + 5)
+        except mntns.NamespaceCallError as exc:
+            raise LdcacheError(f"ldconfig sandbox failed: {exc}") from None
+        log_output(run)
     finally:
-        os.close(output_fd)
-        if exec_fd is not None:
-            os.close(exec_fd)
-    _check_status(status)
+        run.close()
 
 
-def _log_output(fd: int) -> None:
-    os.lseek(fd, 0, os.SEEK_SET)
-    text = os.read(fd, 1 << 16).decode("utf-8", "replace")
+def log_output(run: LdconfigRun) -> None:
+    """What ldconfig printed, into the debug log (call after ``run_prepared``)."""
+    os.lseek(run.output_fd, 0, os.SEEK_SET)
+    text = os.read(run.output_fd, 1 << 16).decode("utf-8", "replace")
     for line in text.splitlines():
         log.info("ldconfig: %s", line)
 
@@ -217,18 +254,26 @@ def _check_status(status: int) -> None:
 
 
 def _host_program(path: str) -> int:
-    """A sealed, close-on-exec memfd holding a copy of the static executable ``path``."""
+    """A sealed, close-on-exec memfd holding a copy of the static executable ``path``.
+
+    Opened without blocking and only if it is a regular file (a FIFO or ``/dev/zero`` named by
+    ``--ldconfig`` would hang us), read up to ``MAX_PROGRAM_BYTES``.
+    """
     try:
-        src = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        src = open_regular(path)
     except OSError as exc:
         raise LdcacheError(f"open failed: {path}: {_reason(exc)}") from None
     memfd = -1
     try:
         memfd = os.memfd_create(PROCESS_NAME, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+        copied = 0
         while True:
             chunk = os.read(src, _COPY_CHUNK)
             if not chunk:
                 break
+            copied += len(chunk)
+            if copied > MAX_PROGRAM_BYTES:
+                raise LdcacheError(f"invalid ldconfig binary: {path}: larger than {MAX_PROGRAM_BYTES} bytes")
             view = memoryview(chunk)
             while view:
                 view = view[os.write(memfd, view):]
@@ -269,24 +314,75 @@ def _check_static(fd: int, path: str) -> None:
 # --- the children -----------------------------------------------------------------------------
 
 
-def _supervise(spec: _Sandbox) -> int:
-    """In the first child: new PID and IPC namespaces, fork the sandbox, return its wait status."""
+def run_prepared(run: LdconfigRun, deadline: float) -> None:
+    """Run ldconfig as prepared, from a process that may be given up (a forked child): it
+    unshares new PID and IPC namespaces and forks the sandbox, PID 1 there, which it waits for
+    until ``deadline`` (``time.monotonic()``); a sandbox still running then is killed.  Raises
+    ``LdcacheError`` for a failed step, a timeout or ldconfig's own failure."""
     linux.unshare(linux.CLONE_NEWPID | linux.CLONE_NEWIPC)
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
         os.close(read_fd)
-        _sandbox(spec, write_fd)
+        _sandbox(run, write_fd)
     os.close(write_fd)
-    with os.fdopen(read_fd, "rb") as pipe:
-        report = pipe.read()
-    _, status = os.waitpid(pid, 0)
+    report, status = _wait(pid, read_fd, deadline)
     if report:
         raise LdcacheError(report.decode("utf-8", "replace"))
-    return status
+    if status is None:
+        raise LdcacheError(f"process {PROCESS_NAME} timed out (still running after the configure deadline): killed")
+    _check_status(status)
 
 
-def _sandbox(spec: _Sandbox, report_fd: int) -> NoReturn:
+def _wait(pid: int, read_fd: int, deadline: float) -> Tuple[bytes, Optional[int]]:
+    """The sandbox's step report and wait status; status None when ``deadline`` passed first
+    (then the sandbox, and with it its PID namespace, is killed and reaped)."""
+    report = b""
+    try:
+        pidfd: Optional[int] = linux.pidfd_open(pid)
+    except OSError:
+        pidfd = None  # before Linux 5.3: poll waitpid instead
+    poller = select.poll()
+    poller.register(read_fd, select.POLLIN | select.POLLHUP)
+    open_pipe = True
+    if pidfd is not None:
+        poller.register(pidfd, select.POLLIN)
+    try:
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                if open_pipe:
+                    report += _drain(read_fd)
+                return report, status
+            left = deadline - time.monotonic()
+            if left <= 0:
+                os.kill(pid, _SIGKILL)
+                os.waitpid(pid, 0)
+                return report, None
+            ready = poller.poll(min(int(left * 1000) + 1, 1000 if pidfd is not None else 5))
+            for fd, _ in ready:
+                if fd == read_fd and open_pipe:
+                    chunk = os.read(read_fd, 4096)
+                    report += chunk
+                    if not chunk:
+                        poller.unregister(read_fd)
+                        open_pipe = False
+    finally:
+        os.close(read_fd)
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+def _drain(fd: int) -> bytes:
+    out = b""
+    while True:
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            return out
+        out += chunk
+
+
+def _sandbox(run: LdconfigRun, report_fd: int) -> NoReturn:
     """In the grandchild, PID 1 of the new namespace: lock in, then exec ldconfig; never returns.
 
     A failed step writes its message to ``report_fd`` (close-on-exec: a successful exec closes it
@@ -294,10 +390,13 @@ def _sandbox(spec: _Sandbox, report_fd: int) -> NoReturn:
     """
     try:
         try:
-            _enter_rootfs(spec)
-            _mask_kernel_filesystems(spec.host)
-            _drop_privileges(spec)
-            _exec(spec, report_fd)
+            # Dies with the process waiting for it.  (No getppid() check of a lost race: PID 1 of
+            # a new PID namespace sees its parent as 0 whoever it is.)
+            linux.prctl(_PR_SET_PDEATHSIG, _SIGKILL)
+            _enter_rootfs(run)
+            _mask_kernel_filesystems(run.host)
+            _drop_privileges(run)
+            _exec(run, report_fd)
         except _StepError as exc:
             message = str(exc)
         except BaseException as exc:  # anything else is a bug; report it rather than hang
@@ -315,9 +414,11 @@ def _step(name: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any
         raise _StepError(f"{name} failed{where}: {_reason(exc)}") from None
 
 
-def _enter_rootfs(spec: _Sandbox) -> None:
-    """Join the container's mount namespace, take a private copy of it and make the rootfs ``/``."""
-    _step("setns", linux.setns, spec.ns_fd, linux.CLONE_NEWNS)
+def _enter_rootfs(spec: LdconfigRun) -> None:
+    """Join the container's mount namespace (unless already in it), take a private copy of it and
+    make the rootfs ``/``."""
+    if spec.ns_fd is not None:
+        _step("setns", linux.setns, spec.ns_fd, linux.CLONE_NEWNS)
     _step("unshare", linux.unshare, linux.CLONE_NEWNS)
     _step("mount operation", linux.mount, None, "/", None, linux.MS_PRIVATE | linux.MS_REC)
     root_writable = not (_step("stat", os.statvfs, spec.rootfs).f_flag & os.ST_RDONLY)
@@ -335,16 +436,22 @@ def _enter_rootfs(spec: _Sandbox) -> None:
 
 
 def _submounts(rootfs: str) -> Tuple[str, ...]:
-    """Mount points strictly below ``rootfs`` (as paths inside it), from this namespace's mountinfo."""
+    """Mount points strictly below ``rootfs`` (as paths inside it), from this namespace's mountinfo
+    (read only without the new mount API, where each needs its own remount)."""
+    if linux.new_mount_api_available():
+        return ()
     prefix = rootfs.rstrip("/") + "/"
     found = []
     try:
-        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as mountinfo:
-            for line in mountinfo:
-                fields = line.split()
-                point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
-                if point.startswith(prefix):
-                    found.append("/" + point[len(prefix):])
+        fd = open_regular("/proc/self/mountinfo")
+        try:
+            text = read_fd(fd, "/proc/self/mountinfo", 64 << 20).decode("utf-8", "surrogateescape")
+        finally:
+            os.close(fd)
+        for line in text.splitlines():
+            point = mounts.unescape(line.split()[4])
+            if point.startswith(prefix):
+                found.append("/" + point[len(prefix):])
     except (OSError, IndexError):
         pass
     return tuple(found)
@@ -397,7 +504,7 @@ def _mask_kernel_filesystems(host: bool) -> None:
               linux.MS_REMOUNT | linux.MS_RDONLY | _MASK_FLAGS, "size=4k,mode=0755")
 
 
-def _drop_privileges(spec: _Sandbox) -> None:
+def _drop_privileges(spec: LdconfigRun) -> None:
     """Capabilities as in the original's secure mode, then the owner's ids and no new privileges."""
     keep = (1 << _CAP_DAC_OVERRIDE) if spec.host else 0
     _prctl("clear ambient capabilities", _PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, ignore=(errno.EINVAL,))
@@ -416,11 +523,10 @@ def _drop_privileges(spec: _Sandbox) -> None:
     _prctl("set no_new_privs", _PR_SET_NO_NEW_PRIVS, 1)
 
 
-def _exec(spec: _Sandbox, report_fd: int) -> None:
+def _exec(spec: LdconfigRun, report_fd: int) -> None:
     """Close every other descriptor, set the limits, exec with an empty environment."""
-    if spec.output_fd is not None:
-        os.dup2(spec.output_fd, 1)
-        os.dup2(spec.output_fd, 2)
+    os.dup2(spec.output_fd, 1)
+    os.dup2(spec.output_fd, 2)
     keep = sorted(fd for fd in (report_fd, spec.exec_fd) if fd is not None)
     low = 3
     for fd in keep:
@@ -448,16 +554,12 @@ def _caps_lib() -> Tuple[cffi.FFI, Any]:
 
 def _prctl(what: str, option: int, *args: int, ignore: Tuple[int, ...] = ()) -> int:
     """``prctl(option, args...)``; an error whose errno is in ``ignore`` returns -1."""
-    ffi, lib = _caps_lib()
-    cargs = [ffi.cast("unsigned long", a) for a in args]
-    cargs += [ffi.cast("unsigned long", 0)] * (4 - len(cargs))
-    ret = int(lib.prctl(option, *cargs))
-    if ret < 0:
-        err = ffi.errno
-        if err in ignore:
+    try:
+        return linux.prctl(option, *args)
+    except OSError as exc:
+        if exc.errno in ignore:
             return -1
-        raise _StepError(f"{what} failed: {os.strerror(err).lower()}")
-    return ret
+        raise _StepError(f"{what} failed: {_reason(exc)}") from None
 
 
 def _set_inheritable(mask: int) -> None:

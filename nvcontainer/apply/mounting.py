@@ -11,13 +11,21 @@ the host (the original leaves propagation alone and leaks in that setup).  Sourc
 must be what the Plan says (a file, a directory, a socket, or the very device node):
 a symlink or a directory where a file belongs is refused (CVE-2024-0132/0133).  On any
 error everything done so far is undone and the error is raised.
+
+Two halves, on either side of ``setns``.  ``prepare_sources`` runs in the caller, in the host's
+mount namespace: it opens and checks every host source, makes each a detached mount already
+carrying its restrictions (``open_tree(OPEN_TREE_CLONE)`` + ``mount_setattr``), and reads the
+content of every generated file.  ``apply_plan`` runs in the child inside the container's
+namespace and only attaches those mounts (``move_mount``), writes the prepared bytes and makes
+placeholders and links in the rootfs: it opens no host path.  (Without the new mount API a detached
+mount cannot cross namespaces; the sources are then opened by path in the child, whose namespace
+root ``nvcontainer.apply.enter`` has checked to be the host's root.)
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import re
 import stat
 
 from nvcontainer.apply.journal import Journal
@@ -27,11 +35,12 @@ from nvcontainer.errors import MountError, NvcError, PathError
 from nvcontainer.log import logger as log
 from nvcontainer.plans import BindMount, Plan, Tmpfs
 from nvcontainer.records import Record
+from nvcontainer.regularfile import read_regular
 from nvcontainer.securepath import create_file_in_root, mkdirs_in_root, open_in_root
 
 TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
 if TYPE_CHECKING:
-    from typing import Callable, Dict, Optional, Set, Tuple
+    from typing import Callable, Dict, List, Optional, Set, Tuple
 
 _KIND_TYPES = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "chardev": stat.S_IFCHR, "socket": stat.S_IFSOCK}
 
@@ -41,6 +50,20 @@ class Owner(Record):
     gid: int
 
 
+class Prepared(Record):
+    """What ``prepare_sources`` made ready for a Plan: per mount a detached mount fd (None: opened
+    in the child), per tmpfs its files as ``(name, bytes, mode)``.  ``close()`` releases the fds
+    (an attached mount stays where it is)."""
+
+    sources: Tuple[Optional[int], ...]
+    files: Tuple[Tuple[Tuple[str, bytes, int], ...], ...]
+
+    def close(self) -> None:
+        for fd in self.sources:
+            if fd is not None:
+                os.close(fd)
+
+
 def _flags(flags: Tuple[str, ...]) -> Dict[str, bool]:
     return {"readonly": "ro" in flags, "nosuid": "nosuid" in flags, "nodev": "nodev" in flags,
             "noexec": "noexec" in flags}
@@ -48,6 +71,46 @@ def _flags(flags: Tuple[str, ...]) -> Dict[str, bool]:
 
 def _os_error(exc: OSError, what: str) -> MountError:
     return MountError(f"{what}: {os.strerror(exc.errno or errno.EIO).lower()}")
+
+
+def _tmpfs_files(t: Tmpfs) -> Tuple[Tuple[str, bytes, int], ...]:
+    out = []
+    for f in t.files:
+        data = f.content
+        if data is None and f.source is not None:
+            try:
+                data = read_regular(f.source).decode("utf-8", "surrogateescape")
+            except FileNotFoundError:
+                continue  # e.g. no registry file: the original skips it
+            except OSError as exc:
+                raise _os_error(exc, f"open failed: {f.source}") from None
+            for old, new in f.substitutions:
+                data = data.replace(old, new)
+        out.append((f.name, (data or "").encode("utf-8", "surrogateescape"), f.mode))
+    return tuple(out)
+
+
+def prepare_sources(plan: Plan) -> Prepared:
+    """Open, check and clone every host source of ``plan``; read its generated files (host side)."""
+    new_api = linux.new_mount_api_available()
+    sources: List[Optional[int]] = []
+    try:
+        files = tuple(_tmpfs_files(t) for t in plan.tmpfs)
+        for m in plan.mounts:
+            if m.in_rootfs or not new_api:
+                sources.append(None)
+                continue
+            src = _open_source(m, "")
+            try:
+                sources.append(mounts.clone_mount(src, **_flags(m.flags)))
+            except OSError as exc:
+                raise _os_error(exc, f"mount operation failed: {m.source}") from None
+            finally:
+                os.close(src)
+    except BaseException:
+        Prepared(tuple(sources), ()).close()
+        raise
+    return Prepared(tuple(sources), files)
 
 
 def _open_source(m: BindMount, rootfs: str) -> int:
@@ -70,10 +133,10 @@ def _open_source(m: BindMount, rootfs: str) -> int:
 
 
 class Applier:
-    def __init__(self, rootfs: str, owner: Owner) -> None:
+    def __init__(self, rootfs: str, owner: Owner, report: Optional[Callable[[str], None]] = None) -> None:
         self.rootfs = rootfs
         self.owner = owner
-        self.journal = Journal(rootfs)
+        self.journal = Journal(rootfs, report)
         self._tmpfs: list = []  # (mount fd, Tmpfs) to remount read-only at the end
         self._checked: Set[int] = set()  # ids of mounts known not to propagate to peers
 
@@ -106,7 +169,7 @@ class Applier:
         fd = self._target(parent, "dir")
         try:
             self._no_propagation(fd)
-            self.journal.mounted(mounts.tmpfs_mount_fd(fd, 0o555))
+            self.journal.mounted(mounts.tmpfs_mount_fd(fd, 0o555), parent)
         finally:
             os.close(fd)
         log.info("mounted a tmpfs on %s (no driver entry in procfs)", parent)
@@ -134,7 +197,7 @@ class Applier:
         self._checked.add(mnt_id)
 
     # -- steps --------------------------------------------------------------------------------------
-    def tmpfs(self, t: Tmpfs) -> None:
+    def tmpfs(self, t: Tmpfs, files: Tuple[Tuple[str, bytes, int], ...]) -> None:
         fd = self._dir_target(t.target)
         try:
             self._no_propagation(fd)
@@ -143,43 +206,41 @@ class Applier:
             raise _os_error(exc, f"mount operation failed: tmpfs on {t.target}") from None
         finally:
             os.close(fd)
-        self.journal.mounted(mfd)
+        self.journal.mounted(mfd, t.target)
         self._tmpfs.append((mfd, t))
-        for f in t.files:
-            data = f.content
-            if data is None and f.source is not None:
-                try:
-                    with open(f.source, encoding="utf-8", errors="surrogateescape") as src:
-                        data = src.read()
-                except FileNotFoundError:
-                    continue  # e.g. no registry file: the original skips it
-                except OSError as exc:
-                    raise _os_error(exc, f"open failed: {f.source}") from None
-                for old, new in f.substitutions:
-                    data = data.replace(old, new)
-            out = os.open(f.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                          f.mode, dir_fd=mfd)
+        for name, data, mode in files:
+            out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=mfd)
             try:
-                os.write(out, (data or "").encode("utf-8", "surrogateescape"))
-                os.fchmod(out, f.mode)
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(out, view):]
+                os.fchmod(out, mode)
             finally:
                 os.close(out)
-        log.info("mounted tmpfs %s with %d files", t.target, len(t.files))
+        log.info("mounted tmpfs %s with %d files", t.target, len(files))
 
-    def bind(self, m: BindMount) -> None:
-        src = _open_source(m, self.rootfs)
+    def bind(self, m: BindMount, tree: Optional[int] = None) -> None:
+        """Mount ``m``: attach ``tree`` (its prepared detached mount) or, without one, bind the
+        source opened here (an image file, or any source without the new mount API)."""
+        src = _open_source(m, self.rootfs) if tree is None else None
         try:
             dst = self._target(m.target, m.kind)
             try:
                 self._no_propagation(dst)
-                mfd = mounts.bind_mount_fd(src, dst, **_flags(m.flags))
+                if tree is None:
+                    assert src is not None
+                    mfd = mounts.bind_mount_fd(src, dst, **_flags(m.flags))
+                else:
+                    mounts.attach_mount(tree, dst)
+                    mfd = os.dup(tree)
             except OSError as exc:
                 raise _os_error(exc, f"mount operation failed: {m.source}") from None
             finally:
                 os.close(dst)
         finally:
-            os.close(src)
-        self.journal.mounted(mfd)
+            if src is not None:
+                os.close(src)
+        self.journal.mounted(mfd, m.target)
         log.info("mounted %s at %s (%s)", m.source, m.target, ",".join(m.flags))
 
     def symlink(self, path: str, target: str) -> None:
@@ -193,7 +254,7 @@ class Applier:
                 pass
             os.symlink(target, name, dir_fd=dir_fd)
             os.chown(name, self.owner.uid, self.owner.gid, dir_fd=dir_fd, follow_symlinks=False)
-            self.journal.symlinks.append((parent, name))
+            self.journal.linked(parent, name)
         except OSError as exc:
             raise _os_error(exc, f"symlink creation failed: {path}") from None
         finally:
@@ -210,21 +271,27 @@ def _mountinfo_entry(mnt_id: int) -> Optional[Tuple[str, bool]]:
     fields = mounts.mountinfo_fields(mnt_id)
     if fields is None:
         return None
-    point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+    point = mounts.unescape(fields[4])
     return point, any(f.startswith("shared:") for f in fields[6:fields.index("-")])
 
 
-def apply_plan(plan: Plan, rootfs: str, owner: Owner, after: Optional[Callable[[], None]] = None) -> int:
+def apply_plan(plan: Plan, rootfs: str, owner: Owner, after: Optional[Callable[[], None]] = None, *,
+               prepared: Optional[Prepared] = None, report: Optional[Callable[[str], None]] = None) -> int:
     """Mount ``plan`` into ``rootfs`` in the current mount namespace; returns the mounts made.
 
-    ``after`` runs once everything is mounted (ldconfig); if it fails, the mounts are undone too.
+    ``prepared`` is what ``prepare_sources(plan)`` made before entering (made here when None, for
+    callers already in the namespace whose root is the host's).  ``report`` gets a line per step
+    (``Journal``).  ``after`` runs once everything is mounted (ldconfig); if it fails, the mounts
+    are undone too.
     """
-    applier = Applier(rootfs, owner)
+    own = prepared is None
+    ready = prepare_sources(plan) if prepared is None else prepared
+    applier = Applier(rootfs, owner, report)
     try:
-        for t in plan.tmpfs:
-            applier.tmpfs(t)
-        for m in plan.mounts:
-            applier.bind(m)
+        for t, files in zip(plan.tmpfs, ready.files):
+            applier.tmpfs(t, files)
+        for m, tree in zip(plan.mounts, ready.sources):
+            applier.bind(m, tree)
         for s in plan.symlinks:
             applier.symlink(s.path, s.target)
         applier.seal()
@@ -237,16 +304,9 @@ def apply_plan(plan: Plan, rootfs: str, owner: Owner, after: Optional[Callable[[
         if isinstance(exc, OSError):
             raise _os_error(exc, f"mount operation failed: {exc.filename or rootfs}") from None
         raise
+    finally:
+        if own:
+            ready.close()
     count = len(applier.journal.mount_fds)
     applier.journal.close()
     return count
-
-
-def owner_of(pid: Optional[int], rootfs: str) -> Owner:
-    """The container's user: the owner of /proc/<pid> (standalone: <rootfs>/proc/<ppid>)."""
-    path = f"/proc/{pid}" if pid else os.path.join(rootfs, "proc", str(os.getppid()))
-    try:
-        st = os.stat(path)
-    except OSError:
-        return Owner(0, 0)
-    return Owner(st.st_uid, st.st_gid)

@@ -185,6 +185,17 @@ def setns(fd: int, nstype: int = 0) -> None:
         _raise(ffi.errno, f"/proc/self/fd/{fd}")
 
 
+def prctl(option: int, *args: int) -> int:
+    """``prctl(option, args...)`` (up to four unsigned long arguments, zero-filled)."""
+    ffi, lib = _libc()
+    cargs = [ffi.cast("unsigned long", a) for a in args]
+    cargs += [ffi.cast("unsigned long", 0)] * (4 - len(cargs))
+    ret = int(lib.prctl(option, *cargs))
+    if ret < 0:
+        _raise(ffi.errno, None)
+    return ret
+
+
 def unshare(flags: int) -> None:
     ffi, lib = _libc()
     if lib.unshare(flags) != 0:

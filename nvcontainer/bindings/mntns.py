@@ -14,12 +14,16 @@ import os
 import pickle
 import select
 import sys
+import time
 
 from nvcontainer.bindings import linux
 
+_SIGKILL = 9
+_PR_SET_PDEATHSIG = 1
+
 TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
 if TYPE_CHECKING:
-    from typing import Any, Callable, Optional, Tuple, TypeVar
+    from typing import Any, Callable, List, Optional, Tuple, TypeVar
     T = TypeVar("T")
 
 
@@ -87,12 +91,17 @@ def run_in_namespace_fd(ns_fd: int, nstype: int, fn: Callable[[], T]) -> T:
     return call_in_child(enter_and_call)
 
 
-def call_in_child(fn: Callable[[], T]) -> T:
-    """Run ``fn`` in a forked child and return its result or raise its exception here."""
+def call_in_child(fn: Callable[[], T], *, timeout: Optional[float] = None) -> T:
+    """Run ``fn`` in a forked child and return its result or raise its exception here.
+
+    The child dies with the caller (``PR_SET_PDEATHSIG``).  With ``timeout`` (seconds), a child
+    still running then is killed and ``NamespaceCallError`` raised.
+    """
     for stream in (sys.stdout, sys.stderr):
         if stream is not None:
             stream.flush()
     read_fd, write_fd = os.pipe()
+    parent = os.getpid()
     try:
         pid = os.fork()
     except BaseException:
@@ -101,21 +110,39 @@ def call_in_child(fn: Callable[[], T]) -> T:
         raise
     if pid == 0:
         os.close(read_fd)
-        _child(fn, write_fd)  # never returns
+        _child(fn, write_fd, parent)  # never returns
     os.close(write_fd)
-    reaped = False
+    reaped = timed_out = False
     try:
-        with os.fdopen(read_fd, "rb") as pipe:
-            payload = pipe.read()
+        payload, timed_out = _read_until(read_fd, None if timeout is None else time.monotonic() + timeout)
+        if timed_out:
+            raise NamespaceCallError(f"process timed out after {timeout:g} s")
         _, status = os.waitpid(pid, 0)
         reaped = True
     finally:
+        os.close(read_fd)
         if not reaped:
-            import signal
-
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, _SIGKILL)
             os.waitpid(pid, 0)
     return _outcome(payload, status)
+
+
+def _read_until(fd: int, deadline: Optional[float]) -> Tuple[bytes, bool]:
+    """Everything until end of file, or (what came, True) when ``deadline`` passes first."""
+    chunks: List[bytes] = []
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLHUP)
+    while True:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return b"".join(chunks), True
+            if not poller.poll(int(left * 1000) + 1):
+                continue
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return b"".join(chunks), False
+        chunks.append(chunk)
 
 
 def _outcome(payload: bytes, status: int) -> Any:
@@ -130,10 +157,13 @@ def _outcome(payload: bytes, status: int) -> Any:
     raise NamespaceCallError(f"process failed with error code: {os.waitstatus_to_exitcode(status)}")
 
 
-def _child(fn: Callable[[], object], write_fd: int) -> None:
+def _child(fn: Callable[[], object], write_fd: int, parent: int) -> None:
     code = 1
     try:
         try:
+            linux.prctl(_PR_SET_PDEATHSIG, _SIGKILL)
+            if os.getppid() != parent:  # the caller died before the request took effect
+                os._exit(1)
             payload = _dumps(("ok", fn(), ""))
         except BaseException as exc:  # everything, SystemExit included, goes back to the parent
             import traceback

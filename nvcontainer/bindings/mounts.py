@@ -148,6 +148,22 @@ def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
     return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
+def unescape(field: str) -> str:
+    """Undo the octal escapes (``\\040`` ...) the kernel puts in mountinfo paths."""
+    if "\\" not in field:
+        return field
+    out, i = bytearray(), 0
+    raw = field.encode()
+    while i < len(raw):
+        if raw[i] == 0x5C and i + 4 <= len(raw) and all(0x30 <= c <= 0x37 for c in raw[i + 1:i + 4]):
+            out.append(int(raw[i + 1:i + 4], 8))
+            i += 4
+        else:
+            out.append(raw[i])
+            i += 1
+    return os.fsdecode(bytes(out))
+
+
 def mnt_id(fd: int) -> int:
     """The id of the mount ``fd`` is on (``mnt_id`` in /proc/self/fdinfo)."""
     with open(f"/proc/self/fdinfo/{fd}", encoding="ascii") as fdinfo:
