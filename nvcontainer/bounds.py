@@ -50,6 +50,13 @@ def leading_decimal(text: str, pos: int = 0, max_digits: int = MAX_DIGITS) -> Tu
     return int(text[pos:end]), end
 
 
+def shown(text: str, limit: int = 64) -> str:
+    """``text`` as an error message may quote it: one line (control characters as ``?``), at most
+    ``limit`` characters (then ``...``)."""
+    clipped = text if len(text) <= limit else text[:limit] + "..."
+    return "".join("?" if ch < " " or ch == "\x7f" else ch for ch in clipped)
+
+
 def check_length(value: str, what: str, error: Type[NvcError], limit: int = MAX_VALUE_LENGTH) -> str:
     """``value`` unchanged, or ``error`` naming ``what`` when it is longer than ``limit``."""
     if len(value) > limit:

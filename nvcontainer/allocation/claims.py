@@ -15,6 +15,7 @@ from nvcontainer.allocation.processes import PROC
 from nvcontainer.allocation.records import EXCLUSIVE, SHARED, Allocation, Owner, record_key, timestamp
 from nvcontainer.allocation.registry import Registry
 from nvcontainer.allocation.units import Unit, candidates, selected_units
+from nvcontainer.bounds import shown
 from nvcontainer.driver import Driver
 from nvcontainer.errors import ContainerError, InputError
 from nvcontainer.policy.selection import select_devices
@@ -43,14 +44,15 @@ class Claim(Record):
     state_dir: Optional[str] = None
 
 
-def exclusive_from_env(env: Mapping[str, str]) -> bool:
-    """``NVIDIA_GPU_ACCESS``: unset, empty or ``shared`` → False; ``exclusive`` → True; else InputError."""
+def exclusive_from_env(env: Mapping[str, str], what: str = ACCESS_ENV) -> bool:
+    """``NVIDIA_GPU_ACCESS``: unset, empty or ``shared`` → False; ``exclusive`` → True; else
+    InputError naming ``what`` (the variable, or the annotation that carried the value)."""
     value = env.get(ACCESS_ENV, "").strip().lower()
     if value in ("", SHARED):
         return False
     if value == EXCLUSIVE:
         return True
-    raise InputError(f"{ACCESS_ENV}={env.get(ACCESS_ENV)}: expected shared or exclusive")
+    raise InputError(f"{what}={shown(env.get(ACCESS_ENV, ''))}: expected shared or exclusive")
 
 
 def _merge(old: Sequence[Unit], new: Sequence[Unit]) -> Tuple[Unit, ...]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from nvcontainer.allocation.records import Allocation
 from nvcontainer.allocation.units import Candidate, Unit
+from nvcontainer.bounds import decimal, shown
 from nvcontainer.errors import DeviceError
 
 TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
@@ -49,9 +50,10 @@ def auto_count(spec: DeviceSpec) -> Optional[int]:
     if text == "auto":
         return 1
     count = text[len("auto:"):]
-    if not count.isdigit() or not count.isascii() or int(count) < 1:
-        raise DeviceError(f"{token}: invalid device count")
-    return int(count)
+    value = decimal(count, 6)
+    if value is None or value < 1:
+        raise DeviceError(f"{shown(token)}: invalid device count")
+    return value
 
 
 def holders_of(unit: Unit, records: Sequence[Allocation]) -> Tuple[Allocation, ...]:

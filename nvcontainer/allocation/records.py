@@ -5,10 +5,10 @@ Records are plain frozen data, stored as one JSON object per container by ``regi
 
 from __future__ import annotations
 
-import re
 import time
 
 from nvcontainer.allocation.units import Unit
+from nvcontainer.bounds import shown
 from nvcontainer.errors import InputError
 from nvcontainer.records import Record
 
@@ -20,15 +20,20 @@ SHARED = "shared"
 EXCLUSIVE = "exclusive"
 ACCESS_MODES = (SHARED, EXCLUSIVE)
 
-_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
+_KEY_FIRST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_KEY_CHARS = _KEY_FIRST | frozenset("_.-")
+MAX_KEY_LENGTH = 255
 
 
 def record_key(container_id: Optional[str], pid: int) -> str:
-    """The registry key: the container id, or ``pid-<pid>`` for a container known by its pid only."""
+    """The registry key: the container id, or ``pid-<pid>`` for a container known by its pid only.
+
+    An id is a file name in the registry: 1..255 of ``[A-Za-z0-9_.-]``, not starting with ``_.-``."""
     if container_id is None or container_id == "":
         return f"pid-{pid}"
-    if not _KEY.match(container_id):
-        raise InputError(f"{container_id}: invalid container id")
+    if (len(container_id) > MAX_KEY_LENGTH or container_id[0] not in _KEY_FIRST
+            or not _KEY_CHARS.issuperset(container_id)):
+        raise InputError(f"{shown(container_id)}: invalid container id")
     return container_id
 
 

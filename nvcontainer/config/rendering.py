@@ -35,6 +35,8 @@ OMITTED_AT_DEFAULT: FrozenSet[str] = frozenset({
     "nvidia-container-cli.no-pivot",
     "nvidia-container-runtime.modes.csv.compat-container-root",
     "nvidia-container-runtime.modes.jit-cdi",
+    "nvidia-container-runtime-hook.accept-gpu-access-envvar",  # ours: not in NVIDIA's default file
+    "nvidia-container-runtime-hook.gpu-access-annotations",
     "features",
 })
 

@@ -80,10 +80,17 @@ class RuntimeConfig(Record):
 
 
 class HookConfig(Record):
-    """``[nvidia-container-runtime-hook]``: the path the shim inserts, and the hook's mode check."""
+    """``[nvidia-container-runtime-hook]``: the path the shim inserts, and the hook's mode check.
+
+    Ours besides NVIDIA's keys: who may ask for exclusive GPUs (``nvcontainer.allocation``).
+    ``accept-gpu-access-envvar`` honours ``NVIDIA_GPU_ACCESS`` from the container's environment
+    (which the image sets); ``gpu-access-annotations`` names OCI annotations, set by an
+    orchestrator the operator trusts, whose value (``shared``/``exclusive``) decides instead."""
 
     path: str = "nvidia-container-runtime-hook"
     skip_mode_detection: bool = False
+    accept_gpu_access_envvar: bool = False
+    gpu_access_annotations: Tuple[str, ...] = ()
 
 
 class CtkConfig(Record):

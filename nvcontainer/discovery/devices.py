@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import stat
 
+from nvcontainer.bounds import decimal
 from nvcontainer.discovery import components as c
 from nvcontainer.driver import DeviceNode
 from nvcontainer.errors import NvcError
@@ -39,8 +40,9 @@ def char_majors(dev_root: str) -> Dict[str, int]:
             in_char = line == "Character devices:"
             continue
         parts = line.split(None, 1)
-        if in_char and len(parts) == 2 and parts[0].isdigit():
-            majors.setdefault(parts[1], int(parts[0]))
+        major = decimal(parts[0], 9) if in_char and len(parts) == 2 else None
+        if major is not None:
+            majors.setdefault(parts[1], major)
     return majors
 
 
@@ -60,7 +62,7 @@ def cap_minor(dev_root: str, proc_path: str) -> Optional[int]:
     if text is None:
         return None
     value = key_values(text).get("DeviceFileMinor", "")
-    return int(value) if value.isdigit() else None
+    return decimal(value, 9)
 
 
 def node_rdev(dev_root: str, path: str) -> Optional[Tuple[int, int]]:
@@ -126,6 +128,7 @@ def mig_minors(dev_root: str) -> Dict[str, int]:
     out: Dict[str, int] = {}
     for line in text.splitlines():
         parts = line.split()
-        if len(parts) == 2 and parts[1].isdigit():
-            out[parts[0]] = int(parts[1])
+        minor = decimal(parts[1], 9) if len(parts) == 2 else None
+        if minor is not None:
+            out[parts[0]] = minor
     return out

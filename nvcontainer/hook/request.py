@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import posixpath
 
+from nvcontainer.bounds import MAX_LIST_ITEMS, check_length, is_decimal, shown, unique
 from nvcontainer.config.schema import SUPPORTED_DRIVER_CAPABILITIES, Config
 from nvcontainer.errors import InputError
 from nvcontainer.records import Record
@@ -49,6 +50,7 @@ class ContainerSpec(Record):
     env: Tuple[str, ...] = ()
     privileged: bool = False
     mounts: Tuple[Tuple[str, str], ...] = ()  # (source, destination)
+    annotations: Tuple[Tuple[str, str], ...] = ()  # (name, value), string values only
 
 
 class GpuRequest(Record):
@@ -64,7 +66,9 @@ class GpuRequest(Record):
 
 
 def env_map(env: Iterable[str], extra: Sequence[str] = ()) -> Dict[str, str]:
-    """``NAME=VALUE`` entries → dict, keeping only the variables the hook may read (last one wins)."""
+    """``NAME=VALUE`` entries → dict, keeping only the variables the hook may read (last one wins).
+
+    Each value kept is at most ``MAX_VALUE_LENGTH`` characters (``InputError`` naming it)."""
     wanted = set(extra)
     out: Dict[str, str] = {}
     for entry in env:
@@ -72,7 +76,7 @@ def env_map(env: Iterable[str], extra: Sequence[str] = ()) -> Dict[str, str]:
         if not sep:
             continue
         if name.startswith("NVIDIA_") or name == CUDA_VERSION or name in wanted:
-            out[name] = value
+            out[name] = check_length(value, f"environment variable {name[:64]}", InputError)
     return out
 
 
@@ -85,8 +89,10 @@ def swarm_names(config: Config) -> Tuple[str, ...]:
 
 
 def _device_list(value: str) -> Optional[Tuple[str, ...]]:
-    """A device list value → devices; ``()`` = ``none``; None = not a GPU container."""
-    items: List[str] = []
+    """A device list value → devices; ``()`` = ``none``; None = not a GPU container.
+
+    Linear in the length of ``value``; more than ``MAX_LIST_ITEMS`` distinct devices is an error."""
+    items: Dict[str, None] = {}
     for item in (part.strip() for part in value.split(",")):
         if not item:
             continue
@@ -96,8 +102,9 @@ def _device_list(value: str) -> Optional[Tuple[str, ...]]:
             return ()
         if item == "void":
             return None
-        if item not in items:
-            items.append(item)
+        items[item] = None
+        if len(items) > MAX_LIST_ITEMS:
+            raise InputError(f"too many devices requested (more than {MAX_LIST_ITEMS})")
     return tuple(items) if items else None
 
 
@@ -122,9 +129,10 @@ def _from_mounts(spec: ContainerSpec) -> Tuple[List[str], List[str]]:
             rest = rest[len("imex/"):]
         else:
             target = devices
-        if rest and rest not in target:
+        if rest:
             target.append(rest)
-    return devices, channels
+    return (unique(devices, "devices requested as volume mounts", InputError),
+            unique(channels, "IMEX channels requested as volume mounts", InputError))
 
 
 def _clean(path: str) -> str:
@@ -178,8 +186,8 @@ def driver_capabilities(env: Mapping[str, str], config: Config) -> Tuple[str, ..
 
 def _cuda_requirement(version: str) -> str:
     parts = version.strip().lstrip("v").split(".")
-    if not parts[0].isdigit() or not all(p.isdigit() for p in parts[1:3]) or len(parts) > 3:
-        raise InputError(f"failed to get requirements: invalid CUDA_VERSION '{version}'")
+    if len(parts) > 3 or not all(is_decimal(p) for p in parts):
+        raise InputError(f"failed to get requirements: invalid CUDA_VERSION '{shown(version)}'")
     minor = parts[1] if len(parts) > 1 else "0"
     return f"cuda>={int(parts[0])}.{int(minor)}"
 
@@ -210,13 +218,10 @@ def _imex(env: Mapping[str, str], spec: ContainerSpec, config: Config, mount_cha
         return tuple(mount_channels)
     if not (spec.privileged or config.accept_nvidia_visible_devices_envvar_when_unprivileged):
         return ()
-    channels: List[str] = []
-    for item in (part.strip() for part in env.get(IMEX_CHANNELS, "").split(",")):
-        if item in ("", "all", "none", "void"):  # "all" is not a channel list the hook can expand
-            continue
-        if item not in channels:
-            channels.append(item)
-    return tuple(channels)
+    items = (part.strip() for part in env.get(IMEX_CHANNELS, "").split(","))
+    # "all" is not a channel list the hook can expand
+    return tuple(unique((item for item in items if item not in ("", "all", "none", "void")), "IMEX channels",
+                        InputError))
 
 
 def parse_request(spec: ContainerSpec, config: Config) -> Optional[GpuRequest]:
@@ -233,11 +238,23 @@ def parse_request(spec: ContainerSpec, config: Config) -> Optional[GpuRequest]:
         mig_config=_mig(env, MIG_CONFIG, spec.privileged),
         mig_monitor=_mig(env, MIG_MONITOR, spec.privileged),
         imex_channels=_imex(env, spec, config, mount_channels),
-        exclusive=_exclusive(env),
+        exclusive=_exclusive(env, spec, config),
     )
 
 
-def _exclusive(env: Mapping[str, str]) -> bool:
-    from nvcontainer.allocation.claims import exclusive_from_env
+def _exclusive(env: Mapping[str, str], spec: ContainerSpec, config: Config) -> bool:
+    """Whether the container gets exclusive GPUs: asked for by one of the annotations the operator
+    named (``nvidia-container-runtime-hook.gpu-access-annotations``: an orchestrator sets those),
+    or by ``NVIDIA_GPU_ACCESS`` only where the operator accepts that variable from containers
+    (``accept-gpu-access-envvar``, off by default: an image's ``ENV NVIDIA_GPU_ACCESS=exclusive``
+    with ``NVIDIA_VISIBLE_DEVICES=all`` would lock every GPU against every other tenant)."""
+    from nvcontainer.allocation.claims import ACCESS_ENV, exclusive_from_env
 
+    hook = config.nvidia_container_runtime_hook
+    annotations = dict(spec.annotations)
+    for name in hook.gpu_access_annotations:
+        if name in annotations:
+            return exclusive_from_env({ACCESS_ENV: annotations[name]}, what=f"annotation {name}")
+    if not hook.accept_gpu_access_envvar:
+        return False
     return exclusive_from_env(env)

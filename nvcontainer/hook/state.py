@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 
+from nvcontainer import jsondoc
+from nvcontainer.bounds import MAX_SPEC_BYTES, MAX_STATE_BYTES, PID_MAX
 from nvcontainer.errors import InputError
 from nvcontainer.hook.request import CAP_SYS_ADMIN, ContainerSpec
 from nvcontainer.records import Record
+from nvcontainer.regularfile import read_regular
 
 TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
 if TYPE_CHECKING:
@@ -31,15 +33,13 @@ class BundleSpec(Record):
 
 
 def parse_state(data: str) -> HookState:
-    try:
-        state = json.loads(data)
-    except ValueError as exc:
-        raise InputError(f"could not decode container state: {exc}") from None
+    state = jsondoc.loads(data, what="container state", error=InputError, max_bytes=MAX_STATE_BYTES)
     if not isinstance(state, dict):
         raise InputError("could not decode container state: not a JSON object")
     pid = state.get("pid", 0)
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid < 0:
-        raise InputError(f"could not decode container state: invalid pid {pid!r}")
+    if isinstance(pid, bool) or not isinstance(pid, int) or not 0 <= pid <= PID_MAX:
+        shown = repr(pid) if not isinstance(pid, int) or pid.bit_length() < 200 else "(a huge number)"
+        raise InputError(f"could not decode container state: invalid pid {shown[:64]}")
     bundle = state.get("bundle") or state.get("bundlePath") or ""
     if not isinstance(bundle, str):
         raise InputError("could not decode container state: invalid bundle")
@@ -52,14 +52,17 @@ def _privileged(process: Dict[str, Any]) -> bool:
     if isinstance(caps, list):  # OCI 1.0.0-rc1 .. rc4: a plain list
         return CAP_SYS_ADMIN in caps
     if isinstance(caps, dict):
-        bounding = caps.get("bounding") or []
-        return isinstance(bounding, list) and CAP_SYS_ADMIN in bounding
+        return CAP_SYS_ADMIN in _list(caps.get("bounding"))
     return False
+
+
+def _list(value: Any) -> List[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _mounts(spec: Dict[str, Any]) -> Tuple[Tuple[str, str], ...]:
     out: List[Tuple[str, str]] = []
-    for mount in spec.get("mounts") or []:
+    for mount in _list(spec.get("mounts")):
         if isinstance(mount, dict):
             source, destination = mount.get("source"), mount.get("destination")
             if isinstance(source, str) and isinstance(destination, str):
@@ -71,9 +74,11 @@ def container_spec(spec: Dict[str, Any]) -> ContainerSpec:
     """The env, privilege and mounts of a parsed config.json (shared with the runtime shim)."""
     process = spec.get("process") if isinstance(spec.get("process"), dict) else {}
     assert isinstance(process, dict)
-    env = process.get("env") or []
+    env = _list(process.get("env"))
+    raw = spec.get("annotations")
+    annotations = tuple((k, v) for k, v in raw.items() if isinstance(v, str)) if isinstance(raw, dict) else ()
     return ContainerSpec(env=tuple(e for e in env if isinstance(e, str)), privileged=_privileged(process),
-                         mounts=_mounts(spec))
+                         mounts=_mounts(spec), annotations=annotations)
 
 
 def load_bundle_spec(bundle: str) -> BundleSpec:
@@ -81,12 +86,10 @@ def load_bundle_spec(bundle: str) -> BundleSpec:
     bundle_dir = os.path.abspath(bundle or ".")
     path = os.path.join(bundle_dir, "config.json")
     try:
-        with open(path, encoding="utf-8") as f:
-            spec = json.load(f)
+        data = read_regular(path, MAX_SPEC_BYTES)
     except OSError as exc:
         raise InputError(f"could not load OCI spec {path}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise InputError(f"could not decode OCI spec {path}: {exc}") from None
+    spec = jsondoc.loads(data, what=f"OCI spec {path}", error=InputError, max_bytes=MAX_SPEC_BYTES)
     if not isinstance(spec, dict):
         raise InputError(f"could not decode OCI spec {path}: not a JSON object")
     version = spec.get("ociVersion")

@@ -10,10 +10,10 @@ whose major version is newer than the driver's are used.  Modes, as ``--cuda-com
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import stat
 
+from nvcontainer.bounds import leading_decimal
 from nvcontainer.errors import InputError, NvcError
 from nvcontainer.securepath import join_in_root, resolve_in_root
 
@@ -33,12 +33,8 @@ def check_mode(mode: str) -> str:
 def _major(name: str) -> int:
     """Leading digits of the version after ``.so.`` (``libcuda.so.555.42.02`` -> 555), -1 if none."""
     _, sep, version = name.partition(".so.")
-    digits = ""
-    for ch in version if sep else "":
-        if not ch.isdigit():
-            break
-        digits += ch
-    return int(digits) if digits else -1
+    value, _ = leading_decimal(version if sep else "", 0, 9)
+    return -1 if value is None else value
 
 
 def find_compat_libs(rootfs: str, cudart_dir: str, driver_version: str) -> Tuple[str, ...]:
@@ -52,7 +48,7 @@ def find_compat_libs(rootfs: str, cudart_dir: str, driver_version: str) -> Tuple
     driver_major = _major("x.so." + driver_version)
     found: List[str] = []
     for name in names:
-        if not fnmatch.fnmatch(name, "lib*.so.*"):
+        if not (name.startswith("lib") and name.find(".so.", 3) != -1):  # the glob lib*.so.*
             continue
         try:
             real = resolve_in_root(rootfs, f"{compat_dir}/{name}")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from nvcontainer.bounds import decimal, shown
 from nvcontainer.errors import ImexError
 
 TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
 if TYPE_CHECKING:
-    from typing import List, Sequence, Tuple, Union
+    from typing import Dict, Sequence, Tuple, Union
 
 IMEX_CHANNEL_LIMIT = 2**20  # the driver's channel id space: ids 0 .. 2**20-1
 
@@ -21,13 +22,12 @@ def parse_imex_channels(values: Union[str, Sequence[str], None]) -> Tuple[int, .
     if values is None:
         return ()
     joined = values if isinstance(values, str) else ",".join(values)
-    channels: List[int] = []
+    channels: Dict[int, None] = {}
     for item in joined.split(","):
         if not item:
             continue
-        if not (item.isascii() and item.isdigit()) or int(item) >= IMEX_CHANNEL_LIMIT:
-            raise ImexError(f"unsupported IMEX channel value: {item}")
-        channel = int(item)
-        if channel not in channels:
-            channels.append(channel)
+        channel = decimal(item, 7)
+        if channel is None or channel >= IMEX_CHANNEL_LIMIT:
+            raise ImexError(f"unsupported IMEX channel value: {shown(item)}")
+        channels[channel] = None
     return tuple(channels)

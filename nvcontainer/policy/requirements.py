@@ -67,9 +67,17 @@ def _invalid() -> RequirementError:
 
 def _is_version(value: str) -> bool:
     """Whether the original's version comparison accepts ``value`` on the requirement side."""
-    if not value or not value[0].isdigit() or value.strip("0123456789.") != "":
+    if not value or value[0] not in "0123456789" or value.strip("0123456789.") != "":
         return False
-    return all(int(part) < _UINTMAX_MAX for part in value.split(".") if part)
+    return all(_component(part) is not None for part in value.split(".") if part)
+
+
+def _component(digits: str) -> Optional[int]:
+    """The value of a version component of ASCII ``digits``, None at 2**64-1 or more."""
+    if len(digits.lstrip("0")) > 20:
+        return None
+    value = int(digits)
+    return value if value < _UINTMAX_MAX else None
 
 
 def _parse_term(text: str) -> Term:
@@ -117,13 +125,13 @@ def parse_requirements(predicates: Iterable[Union[str, Requirement]]) -> Tuple[R
 
 def _leading_number(text: str, pos: int) -> Tuple[int, int]:
     end = pos
-    while end < len(text) and text[end].isdigit():
+    while end < len(text) and text[end] in "0123456789":
         end += 1
     if end == pos:
-        raise ValueError(f"not a version: {text!r}")
-    value = int(text[pos:end])
-    if value >= _UINTMAX_MAX:
-        raise ValueError(f"version component too large: {text!r}")
+        raise ValueError(f"not a version: {text[:64]!r}")
+    value = _component(text[pos:end])
+    if value is None:
+        raise ValueError(f"version component too large: {text[:64]!r}")
     return value, end
 
 

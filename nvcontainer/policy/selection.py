@@ -61,7 +61,12 @@ def _join_spec(spec: DeviceSpec) -> str:
 
 
 def _strtoul(text: str, negative: bool, base: int) -> int:
-    """The value glibc's strtoul/strtoumax gives for ``[sign]digits`` (overflow saturates)."""
+    """The value glibc's strtoul/strtoumax gives for ``[sign]digits`` (overflow saturates).
+
+    Digits beyond what 64 bits hold saturate without ``int()`` ever seeing them (it refuses strings
+    of thousands of digits)."""
+    if len(text.lstrip("0")) > (16 if base == 16 else 20):
+        return _ULONG_MAX
     magnitude = int(text, base)
     if magnitude > _ULONG_MAX:
         return _ULONG_MAX
