@@ -1,8 +1,8 @@
 """The ``proc/`` part of a simulated driver root, in the real kernel module's formats.
 
 ``proc/driver/nvidia/{version,params,registry}``, one ``gpus/<bus id>/`` directory per GPU
-holding the real ``information`` file and the simulation-only ``simulated`` file (``Key: value``
-lines read by the simulated libnvidia-ml), the MIG ``capabilities`` tree,
+holding the real ``information`` file and the simulation-only ``simulated`` file (``simfile``),
+the MIG ``capabilities`` tree,
 ``proc/driver/nvidia-caps/mig-minors`` and ``proc/devices``.
 
 Init faults are realised the way a real machine shows them: 9 (driver not loaded) writes no
@@ -13,7 +13,6 @@ the injection file ``proc/driver/nvidia/simulated`` with ``InitError: 4``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List
 
 from nvcontainer.simulate.devices import proc_devices_text
 from nvcontainer.simulate.migminors import (
@@ -23,6 +22,7 @@ from nvcontainer.simulate.migminors import (
     gi_access_minor,
     mig_minors_text,
 )
+from nvcontainer.simulate.simfile import simulated_text
 from nvcontainer.simulate.topology import SimGpu, Topology
 
 NVML_ERROR_NO_PERMISSION = 4
@@ -77,30 +77,6 @@ def information_text(gpu: SimGpu, irq: int) -> str:
         f"Device Minor: \t {gpu.minor}\n"
         "GPU Excluded:\t No\n"
     )
-
-
-def simulated_text(gpu: SimGpu) -> str:
-    """The simulation-only per-GPU file read by the simulated libnvidia-ml."""
-    lines: List[str] = [
-        "# Simulation-only data (nvcontainer.simulate); not present on a real machine.",
-        "# MigDevice: <profile> <gi> <ci> <uuid> <memory bytes> <gi slices> <ci slices> <SM count>",
-        f"Brand: {gpu.brand}",
-        f"ComputeCapability: {gpu.cc_major}.{gpu.cc_minor}",
-        f"Architecture: {gpu.architecture}",
-        f"PciDeviceId: 0x{gpu.pci_device_id:08X}",
-        f"PciSubSystemId: 0x{gpu.pci_subsystem_id:08X}",
-        f"MemoryTotal: {gpu.memory_total}",
-        f"MemoryUsed: {gpu.memory_used}",
-        f"UtilizationGpu: {gpu.utilization_gpu}",
-        f"UtilizationMemory: {gpu.utilization_memory}",
-        f"Lost: {'Yes' if gpu.lost else 'No'}",
-        f"MigMode: {'Enabled' if gpu.mig_enabled else 'Disabled'}",
-        f"MaxMigDevices: {gpu.max_mig_devices}",
-    ]
-    for mig in gpu.migs:
-        lines.append(f"MigDevice: {mig.profile} {mig.gi} {mig.ci} {mig.uuid} {mig.memory_total} "
-                     f"{mig.gi_slices} {mig.ci_slices} {mig.sm_count}")
-    return "\n".join(lines) + "\n"
 
 
 def capability_text(minor: int, mode: int) -> str:

@@ -1,0 +1,64 @@
+"""nvidia-ml-py walks the whole MIG tree of simulated roots (profiles -> GPU instances -> compute
+instances -> MIG device handles) and every value and return code must be what the topology implies."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict
+
+import pytest
+
+from tests.simulate.helpers import walk_mig
+from tests.simulate.mig_expect import expected_walk
+
+GIB = 1024**3
+
+
+def _gpu(name: str, bus: str, memory: int, **extra: Any) -> Dict[str, Any]:
+    gpu = {"name": name, "bus_id": f"00000000:{bus}:00.0", "compute_capability": "8.0", "architecture": 7,
+           "pci_device_id": "0x20B210DE", "memory_total": memory}
+    gpu.update(extra)
+    return gpu
+
+
+TOPOLOGIES: Dict[str, Dict[str, Any]] = {
+    # A 7g.80gb GPU instance split in three compute instances, and a MIG-enabled GPU with none yet.
+    "a100-80gb": {"driver_version": "550.54.15", "cuda_version": 12040, "gpus": [
+        _gpu("NVIDIA A100-SXM4-80GB", "07", 80 * GIB, mig_enabled=True, migs=[
+            {"profile": "3c.7g.80gb", "gi": 0, "ci": 0},
+            {"profile": "2c.7g.80gb", "gi": 0, "ci": 1},
+            {"profile": "1c.7g.80gb", "gi": 0, "ci": 2, "uuid": "MIG-11111111-2222-3333-4444-555555555555"},
+        ]),
+        _gpu("NVIDIA A100-SXM4-80GB", "0F", 80 * GIB, mig_enabled=True),
+    ]},
+    # Not MIG-capable (Ada), MIG-capable without a profile table here, MIG capability overridden off.
+    "mixed-capability": {"driver_version": "550.54.15", "cuda_version": 12040, "gpus": [
+        _gpu("NVIDIA L4", "01", 24 * GIB, compute_capability="8.9", architecture=8, pci_device_id="0x27B810DE"),
+        _gpu("NVIDIA A30", "02", 24 * GIB, pci_device_id="0x20B710DE"),
+        _gpu("NVIDIA A100-PCIE-40GB", "03", 40 * GIB, pci_device_id="0x20F110DE", mig_capable=False),
+    ]},
+}
+
+
+@pytest.fixture(scope="module")
+def topology_files(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
+    directory = tmp_path_factory.mktemp("mig-topologies")
+    paths = {}
+    for name, document in TOPOLOGIES.items():
+        paths[name] = directory / f"{name}.json"
+        paths[name].write_text(json.dumps(document))
+    return paths
+
+
+@pytest.mark.parametrize("preset", ["dgx-a100", "dgx-h100-2"])
+def test_walk_matches_the_preset(build_sim, preset: str) -> None:  # type: ignore[no-untyped-def]
+    driver = build_sim(preset=preset)
+    got = walk_mig(driver, driver.lib_dir)
+    assert got == expected_walk(driver.topology)
+
+
+@pytest.mark.parametrize("name", sorted(TOPOLOGIES))
+def test_walk_matches_a_topology_file(build_sim, topology_files: Dict[str, Path], name: str) -> None:  # type: ignore[no-untyped-def]
+    driver = build_sim(preset=name, topology=topology_files[name])
+    assert walk_mig(driver, driver.lib_dir) == expected_walk(driver.topology)
