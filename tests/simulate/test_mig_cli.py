@@ -33,7 +33,7 @@ def _cap_lines(driver: SimulatedDriver, minor: int, mig: Dict[str, Any]) -> List
             ci_path, f"/dev/nvidia-caps/nvidia-cap{_device_file_minor(driver.root, ci_path)}"]
 
 
-@pytest.mark.parametrize("preset", ["dgx-a100"])
+@pytest.mark.parametrize("preset", ["dgx-a100", "dgx-h100-mig"])
 def test_info_json_agrees_with_the_walk(build_sim, preset: str) -> None:  # type: ignore[no-untyped-def]
     driver = build_sim(preset=preset)
     walked = walk_mig(driver, driver.lib_dir)["gpus"]
@@ -49,7 +49,7 @@ def test_info_json_agrees_with_the_walk(build_sim, preset: str) -> None:  # type
     assert sum(len(g["migs"]) for g in gpus) == sum(len(g.migs) for g in driver.topology.gpus) > 0
 
 
-@pytest.mark.parametrize("preset", ["dgx-a100"])
+@pytest.mark.parametrize("preset", ["dgx-a100", "dgx-h100-mig"])
 def test_list_agrees_with_the_walk(build_sim, preset: str) -> None:  # type: ignore[no-untyped-def]
     driver = build_sim(preset=preset)
     walk_gpus = walk_mig(driver, driver.lib_dir)["gpus"]

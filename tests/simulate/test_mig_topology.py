@@ -157,3 +157,14 @@ def test_invalid_mig_layouts(tmp_path: Path, mutate: Callable[[Dict[str, Any]], 
 def test_invalid_mig_capability(tmp_path: Path, gpu: Dict[str, Any], message: str) -> None:
     with pytest.raises(SimulateError, match=message):
         _load(tmp_path, _one_gpu(memory_gib=24, **gpu))
+
+
+def test_mig_capable_gpus_of_the_presets() -> None:
+    assert all(g.mig_capable and not g.migs for g in load_topology("dgx-a100").gpus[1:])
+    assert all(g.mig_capable and not g.mig_enabled for g in load_topology("dgx-h100-2").gpus)
+    h100 = load_topology("dgx-h100-mig")
+    assert [(g.mig_capable, g.mig_enabled) for g in h100.gpus] == [(True, True), (True, True), (True, False)]
+    names = {m.name for g in h100.gpus for m in g.migs}
+    assert names == {"2c.4g.40gb", "1c.4g.40gb", "2g.20gb", "1g.10gb", "2c.3g.40gb", "1c.3g.40gb", "1g.20gb",
+                     "1g.10gb+me"}
+    assert {g.mig_profiles for g in h100.gpus} == {H100_80GB}

@@ -43,7 +43,7 @@ def mixed_root(tmp_path_factory: pytest.TempPathFactory, build_sim) -> Simulated
     return driver
 
 
-@pytest.mark.parametrize("preset", ["dgx-a100", "dgx-h100-2"])
+@pytest.mark.parametrize("preset", ["dgx-a100", "dgx-h100-2", "dgx-h100-mig"])
 def test_every_mig_capable_gpu_has_its_tree(build_sim, preset: str) -> None:  # type: ignore[no-untyped-def]
     driver = build_sim(preset=preset)
     dirs = sorted(p.name for p in driver.path(f"/{CAPS}").iterdir() if p.name.startswith("gpu"))
@@ -62,7 +62,7 @@ def test_no_tree_for_a_gpu_that_is_not_mig_capable(mixed_root: SimulatedDriver) 
     assert mixed_root.path(f"/{CAPS}/gpu5/mig").is_dir()
 
 
-@pytest.mark.parametrize("preset", ["dgx-a100", "dgx-h100-2"])
+@pytest.mark.parametrize("preset", ["dgx-a100", "dgx-h100-mig", "dgx-h100-2"])
 def test_caps_nodes_are_derived_from_the_capability_files(build_sim, preset: str) -> None:  # type: ignore[no-untyped-def]
     """As a tool that makes /dev/nvidia-caps from the access files would: every file's DeviceFileMinor
     and DeviceFileMode, under the nvidia-caps major of /proc/devices, and nothing else."""

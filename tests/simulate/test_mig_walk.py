@@ -4,6 +4,7 @@ instances -> MIG device handles) and every value and return code must be what th
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Dict
 
@@ -51,7 +52,7 @@ def topology_files(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
     return paths
 
 
-@pytest.mark.parametrize("preset", ["dgx-a100", "dgx-h100-2"])
+@pytest.mark.parametrize("preset", ["dgx-a100", "dgx-h100-mig", "dgx-h100-2"])
 def test_walk_matches_the_preset(build_sim, preset: str) -> None:  # type: ignore[no-untyped-def]
     driver = build_sim(preset=preset)
     got = walk_mig(driver, driver.lib_dir)
@@ -62,3 +63,36 @@ def test_walk_matches_the_preset(build_sim, preset: str) -> None:  # type: ignor
 def test_walk_matches_a_topology_file(build_sim, topology_files: Dict[str, Path], name: str) -> None:  # type: ignore[no-untyped-def]
     driver = build_sim(preset=name, topology=topology_files[name])
     assert walk_mig(driver, driver.lib_dir) == expected_walk(driver.topology)
+
+
+def test_the_walk_sees_what_the_topology_promises(build_sim) -> None:  # type: ignore[no-untyped-def]
+    """Spot checks against the real H100-80GB table, independent of the expectation builder."""
+    driver = build_sim(preset="dgx-h100-mig")
+    gpus = walk_mig(driver, driver.lib_dir)["gpus"]
+    names = [row[4]["name"] for row in gpus[0]["gi_profiles"] if row[3] == 0]
+    assert names == ["MIG 1g.10gb", "MIG 2g.20gb", "MIG 3g.40gb", "MIG 4g.40gb", "MIG 7g.80gb", "MIG 1g.10gb+me",
+                     "MIG 1g.20gb"]
+    assert [row[4]["id"] for row in gpus[0]["gi_profiles"] if row[3] == 0] == [19, 14, 9, 5, 0, 20, 15]
+    assert [m["name"].split(" MIG ")[1] for m in gpus[0]["migs"] if m["rc"] == 0] == [
+        "2c.4g.40gb", "1c.4g.40gb", "2g.20gb", "1g.10gb"]
+    assert dict((r[0], r[2]) for r in gpus[1]["remaining"] if r[1] == 0) == {0: 0, 5: 0, 9: 0, 14: 0, 15: 0,
+                                                                            19: 1, 20: 0}
+    assert gpus[2]["mig_mode"] == [0, [0, 0]] and gpus[2]["mig_by_index_0"] == 2
+    assert {r[1] for r in gpus[2]["gi_profiles"]} == {3}
+
+
+def _hide(root: Path, rel: str) -> None:
+    os.unlink(root / rel.lstrip("/"))
+
+
+def test_a_container_sees_only_its_instances(build_sim, copy_root: Any) -> None:  # type: ignore[no-untyped-def]
+    """Without a GPU instance's access file its GPU instance and MIG devices vanish; without a compute
+    instance's, only that compute instance; capacity still counts what the process cannot see."""
+    driver = build_sim(preset="dgx-h100-mig")
+    root = copy_root(driver)
+    gpu0, gpu1 = driver.topology.gpus[0], driver.topology.gpus[1]
+    _hide(root, f"/proc/driver/nvidia/capabilities/gpu{gpu0.minor}/mig/gi1/ci1/access")
+    _hide(root, f"/proc/driver/nvidia/capabilities/gpu{gpu1.minor}/mig/gi2/access")
+    got = walk_mig(driver, root / driver.lib_dir.relative_to(driver.root))
+    assert got == expected_walk(driver.topology, hidden_gis={1: {2}}, hidden_cis={0: {(1, 1)}})
+    assert len([m for m in got["gpus"][0]["migs"] if m["rc"] == 0]) == len(gpu0.migs) - 1

@@ -23,7 +23,7 @@ def expected_listing(gpus: Sequence[SimGpu]) -> List[str]:
     return lines
 
 
-@pytest.mark.parametrize("preset", ["dgx-a100"])
+@pytest.mark.parametrize("preset", ["dgx-a100", "dgx-h100-mig"])
 def test_lists_gpus_and_migs(build_sim: Any, preset: str) -> None:
     driver = build_sim(preset=preset)
     for args in ((), ("-L",)):
@@ -123,7 +123,7 @@ def test_inside_chroot(sim_driver: SimulatedDriver, copy_root: Any) -> None:
     assert result.stdout.splitlines() == expected_listing(sim_driver.topology.gpus)
 
 
-@pytest.mark.parametrize("preset", ["dgx-a100"])
+@pytest.mark.parametrize("preset", ["dgx-a100", "dgx-h100-mig"])
 def test_32bit_nvml(build_sim: Any, tmp_path: Path, preset: str) -> None:
     """The i386 libnvidia-ml reads the same topology: a 32-bit nvidia-smi linked against it agrees."""
     from nvcontainer.simulate.compiler import CSRC

@@ -78,7 +78,7 @@ def test_c_sources_compile_without_warnings(tmp_path: Path, source: str, bits: s
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("preset", ["dgx-a100"])
+@pytest.mark.parametrize("preset", ["dgx-a100", "dgx-h100-mig"])
 def test_nvml_reports_the_topology(build_sim: Any, nvml_report: Any, preset: str) -> None:
     driver = build_sim(preset=preset)
     report: Dict[str, Any] = nvml_report(driver.nvml_library)
