@@ -25,6 +25,11 @@ def _char_major(root: Path, name: str) -> int:
     return next(int(line.split()[0]) for line in chars.splitlines()[1:] if line.split()[1:] == [name])
 
 
+def _mig_minors_key(rel: str) -> str:
+    """mig-minors' name of a capability file: mig/config -> config, gpu0/mig/gi1/access -> gpu0/gi1/access."""
+    return rel.replace("/mig/", "/", 1) if rel.startswith("gpu") else rel.split("/")[-1]
+
+
 def _capability_files(root: Path) -> List[Path]:
     return sorted(p for p in (root / CAPS).rglob("*") if p.is_file())
 
@@ -74,8 +79,7 @@ def test_caps_nodes_are_derived_from_the_capability_files(build_sim, preset: str
     for path in _capability_files(driver.root):
         fields = _fields(path)
         rel = str(path.relative_to(driver.path(f"/{CAPS}")))
-        assert minors[rel.replace("/mig/gi", "/gi") if rel.startswith("gpu") else rel.split("/")[-1]] == \
-            fields["DeviceFileMinor"], rel
+        assert minors[_mig_minors_key(rel)] == fields["DeviceFileMinor"], rel
         expected[f"nvidia-cap{fields['DeviceFileMinor']}"] = (major, int(fields["DeviceFileMinor"]),
                                                               int(fields["DeviceFileMode"]))
     assert len(expected) == 2 + sum(len({m.gi for m in g.migs}) + len(g.migs) for g in driver.topology.gpus)

@@ -4,16 +4,22 @@ instances -> MIG device handles) and every value and return code must be what th
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any, Dict
 
 import pytest
 
-from tests.simulate.helpers import walk_mig
+from nvcontainer.simulate import SimulatedDriver
+from tests.simulate.helpers import NVLIB_SEQUENCE, run_nvml_script, walk_mig
 from tests.simulate.mig_expect import expected_walk
 
-GIB = 1024**3
+MIB, GIB = 1024**2, 1024**3
+# How go-nvlib names a MIG profile (pkg/nvlib/device/mig_profile.go): compute and GPU slices from the
+# NVML profile indexes, memory as the parent's memory share rounded up to an eighth, +me for REV1.
+NVLIB_GI_SLICES = {0: 1, 7: 1, 9: 1, 1: 2, 2: 3, 3: 4, 4: 7}
+NVLIB_CI_SLICES = {0: 1, 1: 2, 2: 3, 3: 4, 4: 7}
 
 
 def _gpu(name: str, bus: str, memory: int, **extra: Any) -> Dict[str, Any]:
@@ -96,3 +102,25 @@ def test_a_container_sees_only_its_instances(build_sim, copy_root: Any) -> None:
     got = walk_mig(driver, root / driver.lib_dir.relative_to(driver.root))
     assert got == expected_walk(driver.topology, hidden_gis={1: {2}}, hidden_cis={0: {(1, 1)}})
     assert len([m for m in got["gpus"][0]["migs"] if m["rc"] == 0]) == len(gpu0.migs) - 1
+
+
+def nvlib_name(row: Dict[str, Any]) -> str:
+    g, c = NVLIB_GI_SLICES[row["gi_profile"]], NVLIB_CI_SLICES[row["ci_profile"]]
+    share = math.ceil(row["memory_mib"] * MIB / row["parent_total"] * 8) / 8
+    gb = int(share * math.ceil(row["parent_total"] / GIB) + 0.5)
+    suffix = "+me" if row["gi_profile"] == 7 else ""
+    return f"{g}g.{gb}gb{suffix}" if c == g else f"{c}c.{g}g.{gb}gb{suffix}"
+
+
+@pytest.mark.parametrize("source", ["dgx-a100", "dgx-h100-mig", "a100-80gb"])
+def test_nvidia_tools_resolve_every_mig_device_to_its_profile(build_sim, topology_files: Dict[str, Path],  # type: ignore[no-untyped-def]
+                                                              source: str) -> None:
+    """The call sequence nvidia-ctk and the device plugin use (go-nvlib's MigDevice.GetProfile) finds
+    each MIG device's GPU-instance and compute-instance profile, and names it as the topology does."""
+    driver: SimulatedDriver = build_sim(preset=source, topology=topology_files.get(source))
+    rows = run_nvml_script(driver, driver.lib_dir, NVLIB_SEQUENCE)
+    migs = [m for gpu in driver.topology.gpus for m in gpu.migs]
+    assert [r["uuid"] for r in rows] == [m.uuid for m in migs]
+    assert [(r["gi_profile"], r["ci_profile"], r["engine_profile"]) for r in rows] == [
+        (m.gi_profile.index, m.ci_profile.index, 0) for m in migs]
+    assert [nvlib_name(r) for r in rows] == [m.name for m in migs]
