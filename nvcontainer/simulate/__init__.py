@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from nvcontainer.simulate.builder import SimulatedDriver, build
 from nvcontainer.simulate.errors import SimulateError
+from nvcontainer.simulate.miglayout import SimMig
 from nvcontainer.simulate.presets import DEFAULT_PRESET, PRESETS
-from nvcontainer.simulate.topology import SimGpu, SimMig, Topology, load_topology
+from nvcontainer.simulate.topology import SimGpu, Topology, load_topology
 
 __all__ = [
     "DEFAULT_PRESET",

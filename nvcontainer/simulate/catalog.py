@@ -10,7 +10,7 @@ names other entries of this table by ``name``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Dict, Tuple
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class LibSpec:
     symbol: str
     needed: Tuple[str, ...] = ()
     lib32: bool = False
-    source: Optional[str] = None   # a real C source in csrc/, else a generated stub
+    sources: Tuple[str, ...] = ()  # real C sources in csrc/, else a generated stub
     abi_note: bool = False         # carries .note.ABI-tag (Linux 2.3.99)
 
     def soname_for(self, driver_version: str) -> str:
@@ -37,11 +37,12 @@ _V = "{ver}"
 
 LIBRARIES: Tuple[LibSpec, ...] = (
     # utility
-    LibSpec("libnvidia-ml", "libnvidia-ml.so.1", "utility", "nvmlInit_v2", lib32=True, source="nvml.c"),
+    LibSpec("libnvidia-ml", "libnvidia-ml.so.1", "utility", "nvmlInit_v2", lib32=True,
+            sources=("nvml.c", "nvml_mig.c", "nvml_instances.c")),
     LibSpec("libnvidia-cfg", "libnvidia-cfg.so.1", "utility", "nvCfgGetPciBusDevices"),
     LibSpec("libnvidia-nscq", "libnvidia-nscq.so.2", "utility", "nscq_session_create"),
     # compute
-    LibSpec("libcuda", "libcuda.so.1", "compute", "cuInit", lib32=True, source="cuda.c"),
+    LibSpec("libcuda", "libcuda.so.1", "compute", "cuInit", lib32=True, sources=("cuda.c",)),
     LibSpec("libcudadebugger", "libcudadebugger.so.1", "compute", "cudbgGetAPI"),
     LibSpec("libnvidia-opencl", "libnvidia-opencl.so.1", "compute", "clGetExtensionFunctionAddress", lib32=True),
     LibSpec("libnvidia-gpucomp", f"libnvidia-gpucomp.so.{_V}", "compute", "nvgpucomp_version", lib32=True),

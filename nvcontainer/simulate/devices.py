@@ -2,7 +2,9 @@
 
 Numbers are the real ones: 195 for the GPU nodes (nvidiactl 255, nvidia-modeset 254,
 nvidia<minor>), dynamic majors for nvidia-uvm, nvidia-caps and the IMEX channels (fixed here so
-tests are reproducible).  Creating nodes needs root (CAP_MKNOD).
+tests are reproducible).  As on a real host, there is one ``/dev/nvidia-caps/nvidia-cap<minor>``
+for every capability file (``capabilities``), with that file's ``DeviceFileMinor`` and
+``DeviceFileMode``.  Creating nodes needs root (CAP_MKNOD).
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List
 
+from nvcontainer.simulate.capabilities import capability_files
 from nvcontainer.simulate.errors import SimulateError
-from nvcontainer.simulate.migminors import CONFIG_MINOR, MONITOR_MINOR, ci_access_minor, gi_access_minor
 from nvcontainer.simulate.topology import Topology
 
 NV_MAJOR = 195
@@ -43,16 +45,10 @@ def device_nodes(topology: Topology) -> List[DeviceNode]:
         DeviceNode("/dev/nvidia-uvm", UVM_MAJOR, 0, 0o666),
         DeviceNode("/dev/nvidia-uvm-tools", UVM_MAJOR, 1, 0o666),
         DeviceNode("/dev/nvidia-caps-imex-channels/channel0", IMEX_MAJOR, 0, 0o666),
-        DeviceNode(f"/dev/nvidia-caps/nvidia-cap{CONFIG_MINOR}", CAPS_MAJOR, CONFIG_MINOR, 0o400),
-        DeviceNode(f"/dev/nvidia-caps/nvidia-cap{MONITOR_MINOR}", CAPS_MAJOR, MONITOR_MINOR, 0o400),
     ]
-    for gpu in topology.gpus:
-        nodes.append(DeviceNode(f"/dev/nvidia{gpu.minor}", NV_MAJOR, gpu.minor, 0o666))
-        for mig in gpu.migs:
-            for minor in (gi_access_minor(gpu.minor, mig.gi), ci_access_minor(gpu.minor, mig.gi, mig.ci)):
-                node = DeviceNode(f"/dev/nvidia-caps/nvidia-cap{minor}", CAPS_MAJOR, minor, 0o444)
-                if node not in nodes:
-                    nodes.append(node)
+    nodes += [DeviceNode(f"/dev/nvidia{gpu.minor}", NV_MAJOR, gpu.minor, 0o666) for gpu in topology.gpus]
+    nodes += [DeviceNode(f"/dev/nvidia-caps/nvidia-cap{cap.minor}", CAPS_MAJOR, cap.minor, cap.mode)
+              for cap in capability_files(topology)]
     return nodes
 
 

@@ -66,15 +66,16 @@ def _version_defines(topology: Topology) -> Tuple[Tuple[str, str], ...]:
 
 def _library_job(spec: LibSpec, topology: Topology, lib_dir: Path, scratch: Path, m32: bool) -> CompileJob:
     version = topology.driver_version
-    if spec.source is not None:
-        source = CSRC / spec.source
+    if spec.sources:
+        sources = tuple(CSRC / name for name in spec.sources)
     else:
         suffix = "32" if m32 else "64"
-        source = scratch / f"{spec.name}-{suffix}.c"
-        source.write_text(_stub_source(spec.name, spec.symbol, version, spec.abi_note))
+        stub = scratch / f"{spec.name}-{suffix}.c"
+        stub.write_text(_stub_source(spec.name, spec.symbol, version, spec.abi_note))
+        sources = (stub,)
     return CompileJob(
         output=lib_dir / spec.file_name(version),
-        sources=(source,),
+        sources=sources,
         soname=spec.soname_for(version),
         m32=m32,
         defines=_version_defines(topology),

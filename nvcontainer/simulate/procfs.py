@@ -1,28 +1,24 @@
 """The ``proc/`` part of a simulated driver root, in the real kernel module's formats.
 
 ``proc/driver/nvidia/{version,params,registry}``, one ``gpus/<bus id>/`` directory per GPU
-holding the real ``information`` file and the simulation-only ``simulated`` file (``Key: value``
-lines read by the simulated libnvidia-ml), the MIG ``capabilities`` tree,
-``proc/driver/nvidia-caps/mig-minors`` and ``proc/devices``.
+holding the real ``information`` file and the simulation-only ``simulated`` file (``simfile``),
+the ``capabilities`` tree (``capabilities``), ``proc/driver/nvidia-caps/mig-minors``,
+``proc/devices`` and ``proc/modules``.
 
 Init faults are realised the way a real machine shows them: 9 (driver not loaded) writes no
-``version`` file, 18 (version mismatch) a ``version`` naming another driver, 4 (no permission)
-the injection file ``proc/driver/nvidia/simulated`` with ``InitError: 4``.
+``version`` file and no nvidia modules in ``modules``, 18 (version mismatch) a ``version``
+naming another driver, 4 (no permission) the injection file ``proc/driver/nvidia/simulated``
+with ``InitError: 4``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List
 
+from nvcontainer.simulate.capabilities import capability_dirs, capability_files
 from nvcontainer.simulate.devices import proc_devices_text
-from nvcontainer.simulate.migminors import (
-    CONFIG_MINOR,
-    MONITOR_MINOR,
-    ci_access_minor,
-    gi_access_minor,
-    mig_minors_text,
-)
+from nvcontainer.simulate.migminors import mig_minors_text
+from nvcontainer.simulate.simfile import simulated_text
 from nvcontainer.simulate.topology import SimGpu, Topology
 
 NVML_ERROR_NO_PERMISSION = 4
@@ -79,32 +75,31 @@ def information_text(gpu: SimGpu, irq: int) -> str:
     )
 
 
-def simulated_text(gpu: SimGpu) -> str:
-    """The simulation-only per-GPU file read by the simulated libnvidia-ml."""
-    lines: List[str] = [
-        "# Simulation-only data (nvcontainer.simulate); not present on a real machine.",
-        "# MigDevice: <profile> <gi> <ci> <uuid> <memory bytes> <gi slices> <ci slices> <SM count>",
-        f"Brand: {gpu.brand}",
-        f"ComputeCapability: {gpu.cc_major}.{gpu.cc_minor}",
-        f"Architecture: {gpu.architecture}",
-        f"PciDeviceId: 0x{gpu.pci_device_id:08X}",
-        f"PciSubSystemId: 0x{gpu.pci_subsystem_id:08X}",
-        f"MemoryTotal: {gpu.memory_total}",
-        f"MemoryUsed: {gpu.memory_used}",
-        f"UtilizationGpu: {gpu.utilization_gpu}",
-        f"UtilizationMemory: {gpu.utilization_memory}",
-        f"Lost: {'Yes' if gpu.lost else 'No'}",
-        f"MigMode: {'Enabled' if gpu.mig_enabled else 'Disabled'}",
-        f"MaxMigDevices: {gpu.max_mig_devices}",
-    ]
-    for mig in gpu.migs:
-        lines.append(f"MigDevice: {mig.profile} {mig.gi} {mig.ci} {mig.uuid} {mig.memory_total} "
-                     f"{mig.gi_slices} {mig.ci_slices} {mig.sm_count}")
-    return "\n".join(lines) + "\n"
+# /proc/modules of a loaded driver: name, size, use count, users, state, address, taints.
+DRIVER_MODULES = (
+    ("nvidia_uvm", 1810432, 0, "-"),
+    ("nvidia_drm", 122880, 0, "-"),
+    ("nvidia_modeset", 1437696, 1, "nvidia_drm,"),
+    ("nvidia", 62590976, 2, "nvidia_uvm,nvidia_modeset,"),
+)
+OTHER_MODULES = (
+    ("drm_kms_helper", 212992, 1, "nvidia_drm,"),
+    ("drm", 614400, 4, "nvidia_drm,drm_kms_helper,"),
+    ("video", 65536, 1, "nvidia_modeset,"),
+    ("ipmi_msghandler", 73728, 1, "nvidia,"),
+    ("overlay", 163840, 0, "-"),
+    ("br_netfilter", 32768, 0, "-"),
+)
 
 
-def capability_text(minor: int, mode: int) -> str:
-    return f"DeviceFileMinor: {minor}\nDeviceFileMode: {mode}\nDeviceFileModify: 1\n"
+def modules_text(driver_loaded: bool) -> str:
+    """``/proc/modules``: the NVIDIA modules and those that use them only when the driver is loaded."""
+    rows = DRIVER_MODULES + OTHER_MODULES if driver_loaded else tuple(r for r in OTHER_MODULES if r[3] == "-")
+    lines = []
+    for name, size, count, users in rows:
+        taints = " (POE)" if name.startswith("nvidia") else ""  # proprietary, out-of-tree, unsigned
+        lines.append(f"{name} {size} {count} {users} Live 0x0000000000000000{taints}\n")
+    return "".join(lines)
 
 
 def _write(path: Path, text: str) -> None:
@@ -126,17 +121,15 @@ def write_procfs(root: Path, topology: Topology) -> None:
     _write(nvidia / "params", "".join(f"{key}: {value}\n" for key, value in PARAMS))
     _write(nvidia / "registry", 'Binary: ""\n')
     (nvidia / "gpus").mkdir(exist_ok=True)
-    caps = nvidia / "capabilities"
-    _write(caps / "mig/config", capability_text(CONFIG_MINOR, 0o400))
-    _write(caps / "mig/monitor", capability_text(MONITOR_MINOR, 0o444))
     for position, gpu in enumerate(topology.gpus):
         gpu_dir = nvidia / "gpus" / gpu.proc_bus_id
         _write(gpu_dir / "information", information_text(gpu, irq=150 + position))
         _write(gpu_dir / "simulated", simulated_text(gpu))
-        for mig in gpu.migs:
-            gi_dir = caps / f"gpu{gpu.minor}/mig/gi{mig.gi}"
-            _write(gi_dir / "access", capability_text(gi_access_minor(gpu.minor, mig.gi), 0o444))
-            _write(gi_dir / f"ci{mig.ci}/access", capability_text(ci_access_minor(gpu.minor, mig.gi, mig.ci), 0o444))
+    for rel in capability_dirs(topology):
+        (root / rel.lstrip("/")).mkdir(parents=True, exist_ok=True)
+    for cap in capability_files(topology):
+        _write(root / cap.path.lstrip("/"), cap.text)
     _write(root / "proc/driver/nvidia-caps/mig-minors", mig_minors_text())
     (root / "proc/driver/nvidia-uvm").mkdir(parents=True, exist_ok=True)
     _write(root / "proc/devices", proc_devices_text())
+    _write(root / "proc/modules", modules_text(topology.init_error != NVML_ERROR_DRIVER_NOT_LOADED))

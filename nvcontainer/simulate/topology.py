@@ -26,21 +26,31 @@ A topology file is one JSON object::
           "utilization_gpu": 0,            # optional, percent
           "utilization_memory": 0,         # optional, percent
           "lost": false,                   # optional: NVML_ERROR_GPU_IS_LOST for this GPU
-          "mig_enabled": false,            # optional
+          "mig_capable": true,             # optional, default from the model name (A100, A30, H100,
+                                           #   H200, B200, ...: see migprofiles.is_mig_capable_model)
+          "mig_profiles": "a100-40gb",     # optional MIG profile table: a100-40gb, a100-80gb,
+                                           #   h100-80gb or null; default from name and memory
+          "mig_enabled": false,            # optional; only on a MIG-capable GPU
           "max_mig_devices": 7,            # optional, default 7 when mig_enabled else 0
-          "migs": [                        # optional, only with mig_enabled
-            {"profile": "3g.20gb", "gi": 1, "ci": 0,
-             "uuid": "MIG-...",            # optional, default: stable uuid5
-             "memory_total": 20937965568,  # optional for known profiles (bytes)
-             "gi_slices": 3, "ci_slices": 3, "sm_count": 42}   # optional for known profiles
+          "migs": [                        # optional, only with mig_enabled and a profile table
+            {"profile": "3g.20gb",         # a GPU-instance profile of the table (one compute
+                                           #   instance spanning it), or "1c.3g.20gb" (a 1-slice
+                                           #   compute instance inside a 3g.20gb GPU instance)
+             "gi": 1,                      # GPU instance id: fixes the placement (1 = slices 0-3)
+             "ci": 0,                      # optional compute instance id, default 0
+             "ci_start": 0,                # optional compute-slice placement inside the GI
+             "uuid": "MIG-..."}            # optional, default: stable uuid5
           ]
         }
       ]
     }
 
 GPUs are kept sorted by bus id: a GPU's position in ``Topology.gpus`` is its NVML index when
-all GPUs are visible.  MIG devices need a GPU minor below 32 (the range of the driver's
-``mig-minors`` table), gi 0..14 and ci 0..7.
+all GPUs are visible.  MIG devices are kept sorted by (gi, ci): a MIG device's position is its
+NVML MIG device index.  Entries with the same ``gi`` are compute instances of one GPU instance;
+memory, slice, SM and engine counts all come from the profile table (``migprofiles``), and
+GPU instances must fit the GPU as on real hardware (``miglayout``).  A MIG-capable GPU needs a
+minor below 32, the range of the driver's ``mig-minors`` table.
 """
 
 from __future__ import annotations
@@ -50,9 +60,16 @@ import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, List, Mapping, Optional, Tuple, Union
 
 from nvcontainer.simulate.errors import SimulateError
+from nvcontainer.simulate.miglayout import SimMig, lay_out, parse_entry
+from nvcontainer.simulate.migprofiles import (
+    MIG_PROFILE_TABLES,
+    MigProfileTable,
+    is_mig_capable_model,
+    table_for_model,
+)
 
 NVML_BRAND_NVIDIA = 14
 NVML_DEVICE_ARCH_AMPERE = 7
@@ -60,41 +77,10 @@ NVML_DEVICE_ARCH_HOPPER = 9
 INIT_ERRORS = (0, 4, 9, 18)
 MAX_GPUS = 64
 MAX_MIG_GPU_MINOR = 32
-MIB = 1024 * 1024
 
 _UUID_NAMESPACE = uuid.UUID("8f0c1c52-5a0e-4c8e-9d57-6e7673696d00")
 _BUS_ID = re.compile(r"^([0-9A-Fa-f]{4}|[0-9A-Fa-f]{8}):([0-9A-Fa-f]{2}):([0-1][0-9A-Fa-f])\.([0-7])$")
 _VERSION = re.compile(r"^[0-9]+\.[0-9]+(\.[0-9]+)?$")
-_PROFILE = re.compile(r"^[1-8]g\.[0-9]+gb(\+[a-z0-9]+)?$")
-
-# profile -> (memory MiB, GPU-instance slices, SM count); A100 then H100 only names.
-KNOWN_MIG_PROFILES: Dict[str, Tuple[int, int, int]] = {
-    "1g.5gb": (4864, 1, 14),
-    "1g.10gb": (9856, 1, 14),
-    "2g.10gb": (9856, 2, 28),
-    "3g.20gb": (19968, 3, 42),
-    "4g.20gb": (19968, 4, 56),
-    "7g.40gb": (40192, 7, 98),
-    "1g.20gb": (19968, 1, 16),
-    "2g.20gb": (19968, 2, 32),
-    "3g.40gb": (40192, 3, 60),
-    "4g.40gb": (40192, 4, 64),
-    "7g.80gb": (80384, 7, 132),
-}
-
-
-@dataclass(frozen=True)
-class SimMig:
-    """One MIG device (a GPU instance + compute instance pair)."""
-
-    profile: str
-    gi: int
-    ci: int
-    uuid: str
-    memory_total: int
-    gi_slices: int
-    ci_slices: int
-    sm_count: int
 
 
 @dataclass(frozen=True)
@@ -119,6 +105,8 @@ class SimGpu:
     mig_enabled: bool = False
     migs: Tuple[SimMig, ...] = ()
     max_mig_devices: int = 0
+    mig_capable: bool = False
+    mig_profiles: Optional[MigProfileTable] = None
 
     @property
     def pci_tuple(self) -> Tuple[int, int, int, int]:
@@ -184,8 +172,8 @@ def _int(data: Mapping[str, Any], key: str, where: str, default: Optional[int] =
     return value
 
 
-def _bool(data: Mapping[str, Any], key: str, where: str) -> bool:
-    value = data.get(key, False)
+def _bool(data: Mapping[str, Any], key: str, where: str, default: bool = False) -> bool:
+    value = data.get(key, default)
     if not isinstance(value, bool):
         raise _fail(where, f"{key!r} must be true or false")
     return value
@@ -206,29 +194,34 @@ def _bus_id(text: str, where: str) -> str:
     return f"{domain:08X}:{bus:02X}:{device:02X}.{function}"
 
 
-def _parse_mig(data: Any, where: str, gpu_uuid: str) -> SimMig:
-    if not isinstance(data, dict):
-        raise _fail(where, "must be an object")
-    profile = _str(data, "profile", where)
-    if not _PROFILE.match(profile):
-        raise _fail(where, f"invalid MIG profile {profile!r}")
-    gi = _int(data, "gi", where, high=14)
-    ci = _int(data, "ci", where, default=0, high=7)
-    known = KNOWN_MIG_PROFILES.get(profile)
-    memory_default = known[0] * MIB if known else None
-    gi_default = known[1] if known else None
-    sm_default = known[2] if known else None
-    gi_slices = _int(data, "gi_slices", where, gi_default, low=1, high=8)
-    return SimMig(
-        profile=profile,
-        gi=gi,
-        ci=ci,
-        uuid=_str(data, "uuid", where, stable_mig_uuid(gpu_uuid, gi, ci)),
-        memory_total=_int(data, "memory_total", where, memory_default, low=1),
-        gi_slices=gi_slices,
-        ci_slices=_int(data, "ci_slices", where, gi_slices, low=1, high=8),
-        sm_count=_int(data, "sm_count", where, sm_default, low=1, high=1024),
-    )
+def _mig_table(data: Mapping[str, Any], where: str, name: str, memory_total: int,
+               capable: bool) -> Optional[MigProfileTable]:
+    if "mig_profiles" not in data:
+        return table_for_model(name, memory_total) if capable else None
+    value = data["mig_profiles"]
+    if value is None:
+        return None
+    if not capable:
+        raise _fail(where, "'mig_profiles' given for a GPU that is not MIG-capable")
+    if not isinstance(value, str) or value not in MIG_PROFILE_TABLES:
+        raise _fail(where, f"'mig_profiles' must be one of {', '.join(sorted(MIG_PROFILE_TABLES))} or null")
+    return MIG_PROFILE_TABLES[value]
+
+
+def _parse_migs(data: Mapping[str, Any], where: str, gpu_uuid: str, enabled: bool,
+                table: Optional[MigProfileTable]) -> Tuple[SimMig, ...]:
+    raw = data.get("migs", [])
+    if not isinstance(raw, list):
+        raise _fail(where, "'migs' must be a list")
+    if not raw:
+        return ()
+    if not enabled:
+        raise _fail(where, "'migs' given but 'mig_enabled' is false")
+    if table is None:
+        raise _fail(where, "no MIG profile table for this GPU model: set 'mig_profiles'")
+    entries = [parse_entry(m, f"{where}.migs[{i}]", table, lambda gi, ci: stable_mig_uuid(gpu_uuid, gi, ci), _fail)
+               for i, m in enumerate(raw)]
+    return lay_out(entries, where, _fail)
 
 
 def _parse_gpu(data: Any, where: str, position: int) -> SimGpu:
@@ -245,21 +238,19 @@ def _parse_gpu(data: Any, where: str, position: int) -> SimGpu:
     else:
         cc_major = _int(data, "cc_major", where, high=99)
         cc_minor = _int(data, "cc_minor", where, high=99)
+    memory_total = _int(data, "memory_total", where, low=1)
+    capable = _bool(data, "mig_capable", where, is_mig_capable_model(name))
     mig_enabled = _bool(data, "mig_enabled", where)
-    raw_migs = data.get("migs", [])
-    if not isinstance(raw_migs, list):
-        raise _fail(where, "'migs' must be a list")
-    if raw_migs and not mig_enabled:
-        raise _fail(where, "'migs' given but 'mig_enabled' is false")
-    migs = tuple(_parse_mig(m, f"{where}.migs[{i}]", gpu_uuid) for i, m in enumerate(raw_migs))
+    if mig_enabled and not capable:
+        raise _fail(where, "'mig_enabled' on a GPU that is not MIG-capable")
+    table = _mig_table(data, where, name, memory_total, capable)
+    migs = _parse_migs(data, where, gpu_uuid, mig_enabled, table)
     max_migs = _int(data, "max_mig_devices", where, 7 if mig_enabled else 0, high=8)
     if len(migs) > max_migs:
         raise _fail(where, f"{len(migs)} MIG devices exceed max_mig_devices {max_migs}")
-    if len({(m.gi, m.ci) for m in migs}) != len(migs):
-        raise _fail(where, "duplicate MIG (gi, ci)")
     minor = _int(data, "minor", where, position, high=253)
-    if migs and minor >= MAX_MIG_GPU_MINOR:
-        raise _fail(where, f"a GPU with MIG devices needs a minor below {MAX_MIG_GPU_MINOR}")
+    if capable and minor >= MAX_MIG_GPU_MINOR:
+        raise _fail(where, f"a MIG-capable GPU needs a minor below {MAX_MIG_GPU_MINOR} (or 'mig_capable': false)")
     return SimGpu(
         name=name,
         brand=_int(data, "brand", where, NVML_BRAND_NVIDIA, high=17),
@@ -271,7 +262,7 @@ def _parse_gpu(data: Any, where: str, position: int) -> SimGpu:
         cc_major=cc_major,
         cc_minor=cc_minor,
         architecture=_int(data, "architecture", where, high=0xFFFFFFFF),
-        memory_total=_int(data, "memory_total", where, low=1),
+        memory_total=memory_total,
         memory_used=_int(data, "memory_used", where, 0),
         utilization_gpu=_int(data, "utilization_gpu", where, 0, high=100),
         utilization_memory=_int(data, "utilization_memory", where, 0, high=100),
@@ -279,6 +270,8 @@ def _parse_gpu(data: Any, where: str, position: int) -> SimGpu:
         mig_enabled=mig_enabled,
         migs=migs,
         max_mig_devices=max_migs,
+        mig_capable=capable,
+        mig_profiles=table,
     )
 
 

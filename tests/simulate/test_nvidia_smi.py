@@ -8,6 +8,8 @@ import subprocess
 from pathlib import Path
 from typing import Any, List, Sequence
 
+import pytest
+
 from nvcontainer.simulate import SimGpu, SimulatedDriver
 from tests.simulate.helpers import run_smi
 
@@ -17,15 +19,17 @@ def expected_listing(gpus: Sequence[SimGpu]) -> List[str]:
     for index, gpu in enumerate(gpus):
         lines.append(f"GPU {index}: {gpu.name} (UUID: {gpu.uuid})")
         for slot, mig in enumerate(gpu.migs):
-            lines.append(f"  MIG {mig.profile:<11} Device {slot:2d}: (UUID: {mig.uuid})")
+            lines.append(f"  MIG {mig.name:<11} Device {slot:2d}: (UUID: {mig.uuid})")
     return lines
 
 
-def test_lists_gpus_and_migs(sim_driver: SimulatedDriver) -> None:
+@pytest.mark.parametrize("preset", ["dgx-a100", "dgx-h100-mig"])
+def test_lists_gpus_and_migs(build_sim: Any, preset: str) -> None:
+    driver = build_sim(preset=preset)
     for args in ((), ("-L",)):
-        result = run_smi(sim_driver.root, sim_driver.lib_dir, *args)
+        result = run_smi(driver.root, driver.lib_dir, *args)
         assert result.returncode == 0, result.stdout + result.stderr
-        assert result.stdout.splitlines() == expected_listing(sim_driver.topology.gpus)
+        assert result.stdout.splitlines() == expected_listing(driver.topology.gpus)
 
 
 def test_rhel_layout(sim_driver_rhel: SimulatedDriver) -> None:
@@ -119,10 +123,12 @@ def test_inside_chroot(sim_driver: SimulatedDriver, copy_root: Any) -> None:
     assert result.stdout.splitlines() == expected_listing(sim_driver.topology.gpus)
 
 
-def test_32bit_nvml(sim_driver: SimulatedDriver, tmp_path: Path) -> None:
+@pytest.mark.parametrize("preset", ["dgx-a100", "dgx-h100-mig"])
+def test_32bit_nvml(build_sim: Any, tmp_path: Path, preset: str) -> None:
     """The i386 libnvidia-ml reads the same topology: a 32-bit nvidia-smi linked against it agrees."""
     from nvcontainer.simulate.compiler import CSRC
 
+    sim_driver: SimulatedDriver = build_sim(preset=preset)
     assert sim_driver.lib32_dir is not None
     smi32 = tmp_path / "nvidia-smi-32"
     version = sim_driver.topology.driver_version

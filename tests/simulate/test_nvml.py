@@ -68,7 +68,7 @@ def test_struct_layouts_match_pynvml(tmp_path: Path) -> None:
     assert compared == 5 + 7 + 3 + 5 + 9 + 2
 
 
-@pytest.mark.parametrize("source", ["nvml.c", "cuda.c", "nvidia_smi.c"])
+@pytest.mark.parametrize("source", ["nvml.c", "nvml_mig.c", "nvml_instances.c", "cuda.c", "nvidia_smi.c"])
 @pytest.mark.parametrize("bits", ["-m64", "-m32"])
 def test_c_sources_compile_without_warnings(tmp_path: Path, source: str, bits: str) -> None:
     defines = ['-DNV_DRIVER_VERSION="1.2.3"', '-DNV_NVML_VERSION="12.1.2.3"', "-DNV_CUDA_VERSION=12040"]
@@ -78,9 +78,11 @@ def test_c_sources_compile_without_warnings(tmp_path: Path, source: str, bits: s
     assert result.returncode == 0, result.stderr
 
 
-def test_nvml_reports_the_topology(sim_driver: SimulatedDriver, nvml_report: Any) -> None:
-    report: Dict[str, Any] = nvml_report(sim_driver.nvml_library)
-    topo = sim_driver.topology
+@pytest.mark.parametrize("preset", ["dgx-a100", "dgx-h100-mig"])
+def test_nvml_reports_the_topology(build_sim: Any, nvml_report: Any, preset: str) -> None:
+    driver = build_sim(preset=preset)
+    report: Dict[str, Any] = nvml_report(driver.nvml_library)
+    topo = driver.topology
     assert report["count_before_init"] == pynvml.NVML_ERROR_UNINITIALIZED
     assert report["init"] == 0 and report["init_again"] == 0
     assert report["driver_version"] == topo.driver_version
@@ -110,7 +112,7 @@ def test_nvml_reports_the_topology(sim_driver: SimulatedDriver, nvml_report: Any
         assert [m["rc"] for m in got["migs"]] == [0] * len(gpu.migs) + [pynvml.NVML_ERROR_NOT_FOUND] * (
             got["max_migs"] - len(gpu.migs))
         for mig, mgot in zip(gpu.migs, got["migs"]):
-            assert mgot["name"] == f"{gpu.name} MIG {mig.profile}" and mgot["uuid"] == mig.uuid
+            assert mgot["name"] == f"{gpu.name} MIG {mig.name}" and mgot["uuid"] == mig.uuid
             assert (mgot["gi"], mgot["ci"], mgot["is_mig"], mgot["parent_is_gpu"]) == (mig.gi, mig.ci, 1, True)
             assert mgot["by_uuid_rc"] == 0 and mgot["by_uuid_same"]
             assert mgot["attributes_rc"] == 0

@@ -135,7 +135,7 @@ def test_device_nodes(sim_driver: SimulatedDriver) -> None:
     expected = {
         "/dev/nvidiactl": (NV_MAJOR, 255, 0o666), "/dev/nvidia-modeset": (NV_MAJOR, 254, 0o666),
         "/dev/nvidia-uvm": (UVM_MAJOR, 0, 0o666), "/dev/nvidia-uvm-tools": (UVM_MAJOR, 1, 0o666),
-        "/dev/nvidia-caps/nvidia-cap1": (CAPS_MAJOR, 1, 0o400), "/dev/nvidia-caps/nvidia-cap2": (CAPS_MAJOR, 2, 0o400),
+        "/dev/nvidia-caps/nvidia-cap1": (CAPS_MAJOR, 1, 0o400), "/dev/nvidia-caps/nvidia-cap2": (CAPS_MAJOR, 2, 0o444),
         "/dev/nvidia-caps-imex-channels/channel0": (IMEX_MAJOR, 0, 0o666),
     }
     for gpu in sim_driver.topology.gpus:

@@ -1,17 +1,19 @@
 /*
- * nvml.c - the simulated libnvidia-ml.so.<driver version>.
+ * nvml.c - the simulated libnvidia-ml.so.<driver version>: init, error
+ * strings, system versions, device handles and per-device queries.
  *
  * Implements the nvml.h C ABI (types in nvml_types.h) over the driver root
- * described by simroot.h.  Driver, NVML and CUDA versions are baked in at
- * compile time (-DNV_DRIVER_VERSION, -DNV_NVML_VERSION, -DNV_CUDA_VERSION),
- * as in a real driver build.  Only nvml* symbols are exported.
+ * described by simroot.h; MIG lives in nvml_mig.c and nvml_instances.c
+ * (shared declarations in nvml_sim.h).  Driver, NVML and CUDA versions are
+ * baked in at compile time (-DNV_DRIVER_VERSION, -DNV_NVML_VERSION,
+ * -DNV_CUDA_VERSION), as in a real driver build.  Only nvml* symbols are
+ * exported.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdint.h>
 
-#include "nvml_types.h"
-#include "simroot.h"
+#include "nvml_sim.h"
 
 #ifndef NV_NVML_VERSION
 #error "NV_NVML_VERSION must be defined"
@@ -20,17 +22,31 @@
 #error "NV_CUDA_VERSION must be defined"
 #endif
 
-#define NVML_API __attribute__((visibility("default")))
-
-struct nvmlDevice_st {
-    unsigned int gpu;   /* slot in g_sys.gpus */
-    int mig;            /* -1: the GPU itself, else slot in gpu->migs */
-};
-
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned int g_refcount;
-static struct sim_system g_sys;
-static struct nvmlDevice_st g_handles[SIM_MAX_GPUS][1 + SIM_MAX_MIGS];
+
+struct sim_system nvsim_sys;
+struct nvmlDevice_st nvsim_devices[SIM_MAX_GPUS][1 + SIM_MAX_MIGS];
+struct nvmlGpuInstance_st nvsim_gpu_instances[SIM_MAX_GPUS][SIM_MAX_GIS];
+struct nvmlComputeInstance_st nvsim_compute_instances[SIM_MAX_GPUS][SIM_MAX_MIGS];
+
+static void nvsim_init_handles(void)
+{
+    for (unsigned int g = 0; g < SIM_MAX_GPUS; g++) {
+        for (unsigned int m = 0; m <= SIM_MAX_MIGS; m++) {
+            nvsim_devices[g][m].gpu = g;
+            nvsim_devices[g][m].mig = (int)m - 1;
+        }
+        for (unsigned int i = 0; i < SIM_MAX_GIS; i++) {
+            nvsim_gpu_instances[g][i].gpu = g;
+            nvsim_gpu_instances[g][i].slot = i;
+        }
+        for (unsigned int c = 0; c < SIM_MAX_MIGS; c++) {
+            nvsim_compute_instances[g][c].gpu = g;
+            nvsim_compute_instances[g][c].mig = c;
+        }
+    }
+}
 
 /* ------------------------------------------------------------------ init */
 
@@ -39,16 +55,11 @@ static nvmlReturn_t nvsim_init(void)
     nvmlReturn_t ret = NVML_SUCCESS;
     pthread_mutex_lock(&g_lock);
     if (g_refcount == 0) {
-        int status = sim_system_load((const void *)&nvsim_init, &g_sys);
-        if (status != SIM_OK) {
+        int status = sim_system_load((const void *)&nvsim_init, &nvsim_sys);
+        if (status != SIM_OK)
             ret = (nvmlReturn_t)status;
-        } else {
-            for (unsigned int g = 0; g < SIM_MAX_GPUS; g++)
-                for (unsigned int m = 0; m <= SIM_MAX_MIGS; m++) {
-                    g_handles[g][m].gpu = g;
-                    g_handles[g][m].mig = (int)m - 1;
-                }
-        }
+        else
+            nvsim_init_handles();
     }
     if (ret == NVML_SUCCESS)
         g_refcount++;
@@ -85,7 +96,7 @@ NVML_API nvmlReturn_t nvmlShutdown(void)
     return ret;
 }
 
-static int nvsim_ready(void)
+int nvsim_ready(void)
 {
     return __atomic_load_n(&g_refcount, __ATOMIC_ACQUIRE) > 0;
 }
@@ -131,7 +142,7 @@ NVML_API const char *nvmlErrorString(nvmlReturn_t result)
 
 /* ---------------------------------------------------------------- system */
 
-static nvmlReturn_t nvsim_copy(char *dst, unsigned int length, const char *src)
+nvmlReturn_t nvsim_copy(char *dst, unsigned int length, const char *src)
 {
     size_t n = strlen(src);
     if (dst == NULL)
@@ -177,7 +188,7 @@ NVML_API nvmlReturn_t nvmlDeviceGetCount_v2(unsigned int *deviceCount)
         return NVML_ERROR_UNINITIALIZED;
     if (deviceCount == NULL)
         return NVML_ERROR_INVALID_ARGUMENT;
-    *deviceCount = g_sys.ngpus;
+    *deviceCount = nvsim_sys.ngpus;
     return NVML_SUCCESS;
 }
 
@@ -188,9 +199,9 @@ NVML_API nvmlReturn_t nvmlDeviceGetCount(unsigned int *deviceCount)
 
 static nvmlReturn_t nvsim_gpu_handle(unsigned int slot, nvmlDevice_t *device)
 {
-    if (g_sys.gpus[slot].lost)
+    if (nvsim_sys.gpus[slot].lost)
         return NVML_ERROR_GPU_IS_LOST;
-    *device = &g_handles[slot][0];
+    *device = &nvsim_devices[slot][0];
     return NVML_SUCCESS;
 }
 
@@ -198,7 +209,7 @@ NVML_API nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int index, nvmlDevi
 {
     if (!nvsim_ready())
         return NVML_ERROR_UNINITIALIZED;
-    if (device == NULL || index >= g_sys.ngpus)
+    if (device == NULL || index >= nvsim_sys.ngpus)
         return NVML_ERROR_INVALID_ARGUMENT;
     return nvsim_gpu_handle(index, device);
 }
@@ -214,15 +225,15 @@ NVML_API nvmlReturn_t nvmlDeviceGetHandleByUUID(const char *uuid, nvmlDevice_t *
         return NVML_ERROR_UNINITIALIZED;
     if (uuid == NULL || device == NULL)
         return NVML_ERROR_INVALID_ARGUMENT;
-    for (unsigned int g = 0; g < g_sys.ngpus; g++) {
-        const struct sim_gpu *gpu = &g_sys.gpus[g];
+    for (unsigned int g = 0; g < nvsim_sys.ngpus; g++) {
+        const struct sim_gpu *gpu = &nvsim_sys.gpus[g];
         if (strcmp(gpu->uuid, uuid) == 0)
             return nvsim_gpu_handle(g, device);
-        for (unsigned int m = 0; m < gpu->nmig; m++) {
-            if (strcmp(gpu->migs[m].uuid, uuid) == 0) {
+        for (unsigned int m = 0; m < gpu->mig.ndev; m++) {
+            if (strcmp(gpu->mig.devs[m].uuid, uuid) == 0) {
                 if (gpu->lost)
                     return NVML_ERROR_GPU_IS_LOST;
-                *device = &g_handles[g][m + 1];
+                *device = &nvsim_devices[g][m + 1];
                 return NVML_SUCCESS;
             }
         }
@@ -245,8 +256,8 @@ NVML_API nvmlReturn_t nvmlDeviceGetHandleByPciBusId_v2(const char *pciBusId, nvm
         if (sscanf(pciBusId, "%x:%x.%x%n", &bus, &dev, &fn, &used) != 3 || pciBusId[used] != '\0')
             return NVML_ERROR_INVALID_ARGUMENT;
     }
-    for (unsigned int g = 0; g < g_sys.ngpus; g++) {
-        const struct sim_gpu *gpu = &g_sys.gpus[g];
+    for (unsigned int g = 0; g < nvsim_sys.ngpus; g++) {
+        const struct sim_gpu *gpu = &nvsim_sys.gpus[g];
         if (gpu->domain == domain && gpu->bus == bus && gpu->device == dev)
             return nvsim_gpu_handle(g, device);
     }
@@ -258,41 +269,35 @@ NVML_API nvmlReturn_t nvmlDeviceGetHandleByPciBusId(const char *pciBusId, nvmlDe
     return nvmlDeviceGetHandleByPciBusId_v2(pciBusId, device);
 }
 
-/* Validate a handle; on success *gpu is its GPU and *mig its MIG (or NULL). */
-static nvmlReturn_t nvsim_resolve(nvmlDevice_t device, struct sim_gpu **gpu, struct sim_mig **mig)
+long nvsim_table_index(const void *p, const void *base, size_t count, size_t elem)
 {
-    uintptr_t base = (uintptr_t)&g_handles[0][0];
-    uintptr_t p = (uintptr_t)device;
-    size_t offset, index;
+    uintptr_t start = (uintptr_t)base;
+    uintptr_t at = (uintptr_t)p;
+    if (p == NULL || at < start || at >= start + count * elem || (at - start) % elem != 0)
+        return -1;
+    return (long)((at - start) / elem);
+}
+
+nvmlReturn_t nvsim_resolve(nvmlDevice_t device, struct sim_gpu **gpu, struct sim_mig **mig)
+{
+    long index;
 
     if (!nvsim_ready())
         return NVML_ERROR_UNINITIALIZED;
-    if (device == NULL || p < base || p >= base + sizeof(g_handles))
+    index = nvsim_table_index(device, nvsim_devices, SIM_MAX_GPUS * (1 + SIM_MAX_MIGS), sizeof(struct nvmlDevice_st));
+    if (index < 0 || device->gpu >= nvsim_sys.ngpus)
         return NVML_ERROR_INVALID_ARGUMENT;
-    offset = (size_t)(p - base);
-    if (offset % sizeof(struct nvmlDevice_st) != 0)
-        return NVML_ERROR_INVALID_ARGUMENT;
-    index = offset / sizeof(struct nvmlDevice_st);
-    if (index / (1 + SIM_MAX_MIGS) >= g_sys.ngpus)
-        return NVML_ERROR_INVALID_ARGUMENT;
-    *gpu = &g_sys.gpus[device->gpu];
+    *gpu = &nvsim_sys.gpus[device->gpu];
     *mig = NULL;
     if (device->mig >= 0) {
-        if ((unsigned int)device->mig >= (*gpu)->nmig)
+        if ((unsigned int)device->mig >= (*gpu)->mig.ndev)
             return NVML_ERROR_INVALID_ARGUMENT;
-        *mig = &(*gpu)->migs[device->mig];
+        *mig = &(*gpu)->mig.devs[device->mig];
     }
     if ((*gpu)->lost)
         return NVML_ERROR_GPU_IS_LOST;
     return NVML_SUCCESS;
 }
-
-#define RESOLVE(device)                                      \
-    struct sim_gpu *gpu;                                     \
-    struct sim_mig *mig;                                     \
-    nvmlReturn_t rc_ = nvsim_resolve((device), &gpu, &mig);  \
-    if (rc_ != NVML_SUCCESS)                                 \
-        return rc_
 
 /* --------------------------------------------------------------- queries */
 
@@ -301,7 +306,7 @@ NVML_API nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t device, char *name, unsigne
     char text[NVML_DEVICE_NAME_V2_BUFFER_SIZE + 64];
     RESOLVE(device);
     if (mig != NULL) {
-        snprintf(text, sizeof(text), "%s MIG %s", gpu->name, mig->profile);
+        snprintf(text, sizeof(text), "%s MIG %s", gpu->name, sim_ci_profile_of(&gpu->mig, mig)->name);
         return nvsim_copy(name, length, text);
     }
     return nvsim_copy(name, length, gpu->name);
@@ -324,7 +329,7 @@ NVML_API nvmlReturn_t nvmlDeviceGetIndex(nvmlDevice_t device, unsigned int *inde
         return NVML_ERROR_INVALID_ARGUMENT;
     if (mig != NULL)
         return NVML_ERROR_NOT_SUPPORTED;
-    *index = (unsigned int)(gpu - g_sys.gpus);
+    *index = (unsigned int)(gpu - nvsim_sys.gpus);
     return NVML_SUCCESS;
 }
 
@@ -416,7 +421,8 @@ NVML_API nvmlReturn_t nvmlDeviceGetArchitecture(nvmlDevice_t device, nvmlDeviceA
 static void nvsim_memory(const struct sim_gpu *gpu, const struct sim_mig *mig, unsigned long long *total,
                          unsigned long long *used)
 {
-    *total = mig != NULL ? mig->mem_total : gpu->mem_total;
+    *total = mig != NULL ? sim_gi_profile_of(&gpu->mig, &gpu->mig.gis[mig->gi_slot])->memory_mib << 20
+                         : gpu->mem_total;
     *used = mig != NULL ? 0 : gpu->mem_used;
     if (*used > *total)
         *used = *total;
@@ -461,117 +467,4 @@ NVML_API nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t device, nvmlUti
     utilization->gpu = gpu->util_gpu;
     utilization->memory = gpu->util_mem;
     return NVML_SUCCESS;
-}
-
-/* ------------------------------------------------------------------- MIG */
-
-NVML_API nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t device, unsigned int *currentMode, unsigned int *pendingMode)
-{
-    RESOLVE(device);
-    if (currentMode == NULL || pendingMode == NULL)
-        return NVML_ERROR_INVALID_ARGUMENT;
-    if (mig != NULL)
-        return NVML_ERROR_NOT_SUPPORTED;
-    if (gpu->arch < NVML_DEVICE_ARCH_AMPERE || gpu->arch == NVML_DEVICE_ARCH_ADA)
-        return NVML_ERROR_NOT_SUPPORTED;
-    *currentMode = gpu->mig_mode ? NVML_DEVICE_MIG_ENABLE : NVML_DEVICE_MIG_DISABLE;
-    *pendingMode = *currentMode;
-    return NVML_SUCCESS;
-}
-
-NVML_API nvmlReturn_t nvmlDeviceIsMigDeviceHandle(nvmlDevice_t device, unsigned int *isMigDevice)
-{
-    RESOLVE(device);
-    (void)gpu;
-    if (isMigDevice == NULL)
-        return NVML_ERROR_INVALID_ARGUMENT;
-    *isMigDevice = mig != NULL;
-    return NVML_SUCCESS;
-}
-
-NVML_API nvmlReturn_t nvmlDeviceGetMaxMigDeviceCount(nvmlDevice_t device, unsigned int *count)
-{
-    RESOLVE(device);
-    if (count == NULL)
-        return NVML_ERROR_INVALID_ARGUMENT;
-    if (mig != NULL)
-        return NVML_ERROR_NOT_SUPPORTED;
-    *count = gpu->mig_mode ? gpu->max_mig : 0;
-    return NVML_SUCCESS;
-}
-
-NVML_API nvmlReturn_t nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t device, unsigned int index,
-                                                          nvmlDevice_t *migDevice)
-{
-    RESOLVE(device);
-    if (migDevice == NULL || mig != NULL)
-        return NVML_ERROR_INVALID_ARGUMENT;
-    if (!gpu->mig_mode)
-        return NVML_ERROR_NOT_SUPPORTED;
-    if (index >= gpu->max_mig)
-        return NVML_ERROR_INVALID_ARGUMENT;
-    if (index >= gpu->nmig)
-        return NVML_ERROR_NOT_FOUND;
-    *migDevice = &g_handles[device->gpu][index + 1];
-    return NVML_SUCCESS;
-}
-
-NVML_API nvmlReturn_t nvmlDeviceGetGpuInstanceId(nvmlDevice_t device, unsigned int *id)
-{
-    RESOLVE(device);
-    (void)gpu;
-    if (id == NULL)
-        return NVML_ERROR_INVALID_ARGUMENT;
-    if (mig == NULL)
-        return NVML_ERROR_NOT_SUPPORTED;
-    *id = mig->gi;
-    return NVML_SUCCESS;
-}
-
-NVML_API nvmlReturn_t nvmlDeviceGetComputeInstanceId(nvmlDevice_t device, unsigned int *id)
-{
-    RESOLVE(device);
-    (void)gpu;
-    if (id == NULL)
-        return NVML_ERROR_INVALID_ARGUMENT;
-    if (mig == NULL)
-        return NVML_ERROR_NOT_SUPPORTED;
-    *id = mig->ci;
-    return NVML_SUCCESS;
-}
-
-NVML_API nvmlReturn_t nvmlDeviceGetDeviceHandleFromMigDeviceHandle(nvmlDevice_t migDevice, nvmlDevice_t *device)
-{
-    RESOLVE(migDevice);
-    (void)gpu;
-    if (device == NULL || mig == NULL)
-        return NVML_ERROR_INVALID_ARGUMENT;
-    *device = &g_handles[migDevice->gpu][0];
-    return NVML_SUCCESS;
-}
-
-NVML_API nvmlReturn_t nvmlDeviceGetAttributes_v2(nvmlDevice_t device, nvmlDeviceAttributes_t *attributes)
-{
-    RESOLVE(device);
-    (void)gpu;
-    if (attributes == NULL)
-        return NVML_ERROR_INVALID_ARGUMENT;
-    if (mig == NULL)
-        return NVML_ERROR_NOT_SUPPORTED;
-    memset(attributes, 0, sizeof(*attributes));
-    attributes->multiprocessorCount = mig->sm_count;
-    attributes->sharedCopyEngineCount = mig->gi_slices;
-    attributes->sharedDecoderCount = mig->gi_slices * 5 / 7;
-    attributes->sharedEncoderCount = 0;
-    attributes->sharedJpegCount = mig->gi_slices == 7 ? 1 : 0;
-    attributes->sharedOfaCount = mig->gi_slices == 7 ? 1 : 0;
-    attributes->gpuInstanceSliceCount = mig->gi_slices;
-    attributes->computeInstanceSliceCount = mig->ci_slices;
-    attributes->memorySizeMB = mig->mem_total / (1024ULL * 1024ULL);
-    return NVML_SUCCESS;
-}
-
-NVML_API nvmlReturn_t nvmlDeviceGetAttributes(nvmlDevice_t device, nvmlDeviceAttributes_t *attributes)
-{
-    return nvmlDeviceGetAttributes_v2(device, attributes);
 }

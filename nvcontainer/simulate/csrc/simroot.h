@@ -9,7 +9,8 @@
  * is visible only if <root>/dev/nvidia<minor> is char device 195:<minor>
  * that may be opened (ENXIO/ENODEV count as "may": there is no hardware).
  * Files are read with open/read into bounded buffers; anything malformed
- * is treated as absent.  Include after defining _GNU_SOURCE.
+ * is treated as absent.  The MIG part of a GPU is in simmig.h.  Include
+ * after defining _GNU_SOURCE.
  */
 #ifndef NVSIM_SIMROOT_H
 #define NVSIM_SIMROOT_H
@@ -32,7 +33,6 @@
 #define SIM_PATH(buf, ...) (snprintf((buf), sizeof(buf), __VA_ARGS__) < (int)sizeof(buf))
 
 #define SIM_MAX_GPUS 64
-#define SIM_MAX_MIGS 8
 #define SIM_ROOT_MAX 2048
 #define SIM_PATH_MAX (SIM_ROOT_MAX + 256)
 #define SIM_FILE_MAX 16384
@@ -48,43 +48,6 @@
 #ifndef NV_DRIVER_VERSION
 #error "NV_DRIVER_VERSION must be defined at compile time"
 #endif
-
-struct sim_mig {
-    char profile[32];
-    char uuid[96];
-    unsigned int gi;
-    unsigned int ci;
-    unsigned long long mem_total;
-    unsigned int gi_slices;
-    unsigned int ci_slices;
-    unsigned int sm_count;
-};
-
-struct sim_gpu {
-    char name[96];
-    char uuid[96];
-    unsigned int domain, bus, device, function;
-    unsigned int minor;
-    unsigned int brand;
-    int cc_major, cc_minor;
-    unsigned int arch;
-    unsigned int pci_device_id;
-    unsigned int pci_subsystem_id;
-    unsigned long long mem_total;
-    unsigned long long mem_used;
-    unsigned int util_gpu, util_mem;
-    int lost;
-    int mig_mode;
-    unsigned int max_mig;
-    unsigned int nmig;
-    struct sim_mig migs[SIM_MAX_MIGS];
-};
-
-struct sim_system {
-    char root[SIM_ROOT_MAX];   /* "" means "/" */
-    unsigned int ngpus;
-    struct sim_gpu gpus[SIM_MAX_GPUS];
-};
 
 SIM_FN int sim_is_dir(const char *path)
 {
@@ -327,15 +290,57 @@ SIM_FN int sim_cap_usable(const char *root, const char *cap_file)
         && sim_node_usable(path, -1, minor_number);
 }
 
-SIM_FN int sim_mig_usable(const char *root, unsigned int gpu_minor, const struct sim_mig *m)
+#include "simmig.h"
+
+struct sim_gpu {
+    char name[96];
+    char uuid[96];
+    unsigned int domain, bus, device, function;
+    unsigned int minor;
+    unsigned int brand;
+    int cc_major, cc_minor;
+    unsigned int arch;
+    unsigned int pci_device_id;
+    unsigned int pci_subsystem_id;
+    unsigned long long mem_total;
+    unsigned long long mem_used;
+    unsigned int util_gpu, util_mem;
+    int lost;
+    struct sim_gpu_mig mig;
+};
+
+struct sim_system {
+    char root[SIM_ROOT_MAX];   /* "" means "/" */
+    unsigned int ngpus;
+    struct sim_gpu gpus[SIM_MAX_GPUS];
+};
+
+SIM_FN int sim_gi_usable(const char *root, unsigned int gpu_minor, unsigned int gi)
 {
     char file[128];
-    snprintf(file, sizeof(file), "/proc/driver/nvidia/capabilities/gpu%u/mig/gi%u/access", gpu_minor, m->gi);
-    if (!sim_cap_usable(root, file))
-        return 0;
+    snprintf(file, sizeof(file), "/proc/driver/nvidia/capabilities/gpu%u/mig/gi%u/access", gpu_minor, gi);
+    return sim_cap_usable(root, file);
+}
+
+SIM_FN int sim_ci_usable(const char *root, unsigned int gpu_minor, const struct sim_mig *m)
+{
+    char file[128];
     snprintf(file, sizeof(file), "/proc/driver/nvidia/capabilities/gpu%u/mig/gi%u/ci%u/access", gpu_minor, m->gi,
              m->ci);
     return sim_cap_usable(root, file);
+}
+
+/* Keep the GPU instances' visibility and only the MIG devices this process may use. */
+SIM_FN void sim_filter_migs(const char *root, struct sim_gpu *gpu)
+{
+    struct sim_gpu_mig *m = &gpu->mig;
+    unsigned int kept = 0;
+    for (unsigned int i = 0; i < m->ngi; i++)
+        m->gis[i].visible = sim_gi_usable(root, gpu->minor, m->gis[i].id);
+    for (unsigned int j = 0; j < m->ndev; j++)
+        if (m->gis[m->devs[j].gi_slot].visible && sim_ci_usable(root, gpu->minor, &m->devs[j]))
+            m->devs[kept++] = m->devs[j];
+    m->ndev = kept;
 }
 
 SIM_FN int sim_parse_busid(const char *text, unsigned int *domain, unsigned int *bus, unsigned int *device,
@@ -346,23 +351,6 @@ SIM_FN int sim_parse_busid(const char *text, unsigned int *domain, unsigned int 
         || text[used] != '\0')
         return 0;
     return *bus <= 0xff && *device <= 0x1f && *function <= 7;
-}
-
-SIM_FN void sim_parse_migs(const char *sim, struct sim_gpu *gpu)
-{
-    const char *cursor = NULL;
-    char line[256];
-
-    gpu->nmig = 0;
-    while (gpu->nmig < SIM_MAX_MIGS && sim_value(sim, "MigDevice", &cursor, line, sizeof(line))) {
-        struct sim_mig *m = &gpu->migs[gpu->nmig];
-        int used = -1;
-        if (sscanf(line, "%31s %u %u %95s %llu %u %u %u%n", m->profile, &m->gi, &m->ci, m->uuid, &m->mem_total,
-                   &m->gi_slices, &m->ci_slices, &m->sm_count, &used) == 8 && used >= 0)
-            gpu->nmig++;
-        if (cursor == NULL)
-            break;
-    }
 }
 
 /* Fill gpu from its proc directory.  1 if well formed. */
@@ -391,16 +379,7 @@ SIM_FN int sim_load_gpu(const char *dir, struct sim_gpu *gpu)
         || sscanf(text, "%d.%d", &gpu->cc_major, &gpu->cc_minor) != 2)
         return 0;
     gpu->lost = sim_value(sim, "Lost", NULL, text, sizeof(text)) && strcmp(text, "Yes") == 0;
-    gpu->mig_mode = sim_value(sim, "MigMode", NULL, text, sizeof(text)) && strcmp(text, "Enabled") == 0;
-    gpu->max_mig = 0;
-    gpu->nmig = 0;
-    if (gpu->mig_mode) {
-        if (!sim_uint_value(sim, "MaxMigDevices", &gpu->max_mig) || gpu->max_mig > SIM_MAX_MIGS)
-            gpu->max_mig = 7;
-        sim_parse_migs(sim, gpu);
-        if (gpu->nmig > gpu->max_mig)
-            gpu->nmig = gpu->max_mig;
-    }
+    sim_parse_mig(sim, &gpu->mig);
     return 1;
 }
 
@@ -457,13 +436,7 @@ SIM_FN void sim_load_gpus(struct sim_system *sys)
             continue;
         if (!sim_device_usable(sys->root, gpu->minor))
             continue;
-        {
-            unsigned int kept = 0;
-            for (unsigned int j = 0; j < gpu->nmig; j++)
-                if (sim_mig_usable(sys->root, gpu->minor, &gpu->migs[j]))
-                    gpu->migs[kept++] = gpu->migs[j];
-            gpu->nmig = kept;
-        }
+        sim_filter_migs(sys->root, gpu);
         gpu->domain = ids[i].domain;
         gpu->bus = ids[i].bus;
         gpu->device = ids[i].device;
