@@ -152,6 +152,17 @@ def _enter_rootfs(rootfs: str, host_root: Tuple[int, int]) -> None:
         raise InputError(f"invalid rootfs directory: {rootfs} is the host's root directory")
 
 
+def _check_host_side(rootfs: str, host_root: Tuple[int, int]) -> None:
+    """The rootfs as the host sees it must not be the host's root either: checked before anything is
+    granted (``//``, ``/proc/self/root``, a link to ``/`` are the same in both namespaces)."""
+    try:
+        st = os.stat(rootfs)
+    except OSError:
+        return  # only in the container's namespace: the child checks it there
+    if (st.st_dev, st.st_ino) == host_root:
+        raise InputError(f"invalid rootfs directory: {rootfs} is the host's root directory")
+
+
 def apply(the_plan: Plan, rootfs: str, pid: Optional[int] = None, *, request: Optional[Request] = None) -> Result:
     """Apply ``the_plan`` in the mount namespace of ``pid`` (without it: of our parent process).
 
@@ -173,12 +184,16 @@ def apply(the_plan: Plan, rootfs: str, pid: Optional[int] = None, *, request: Op
     )
     from nvcontainer.apply.mounting import Owner, apply_plan, prepare_sources
     from nvcontainer.apply.target import open_target
+    from nvcontainer.bindings import linux, mounts
 
     rootfs = _check_rootfs(rootfs)
     req = request or Request(rootfs)
-    target = open_target(os.getppid() if pid is None else pid, what="pid" if pid is not None else "parent pid")
+    target = open_target(pid or os.getppid(), what="pid" if pid else "parent pid")
     try:
         owner = Owner(target.uid, target.gid)
+        _check_host_side(rootfs, target.host_root)
+        linux.new_mount_api_available()  # probed and libc loaded here, never from inside the container
+        mounts.proc_fd()
         if not req.no_cgroups:
             _grant_cgroups(the_plan, target.pid)
         prepared = prepare_sources(the_plan)

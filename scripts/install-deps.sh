@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(gcc libc6-dev gcc-multilib runc crun podman docker.io containerd busybox-static util-linux binutils e2fsprogs)
+APT_PACKAGES=(gcc libc6-dev gcc-multilib runc crun podman docker.io containerd busybox-static util-linux binutils e2fsprogs strace)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

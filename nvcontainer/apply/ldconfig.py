@@ -443,7 +443,7 @@ def _submounts(rootfs: str) -> Tuple[str, ...]:
     prefix = rootfs.rstrip("/") + "/"
     found = []
     try:
-        fd = open_regular("/proc/self/mountinfo")
+        fd = os.open("self/mountinfo", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=mounts.proc_fd())
         try:
             text = read_fd(fd, "/proc/self/mountinfo", 64 << 20).decode("utf-8", "surrogateescape")
         finally:

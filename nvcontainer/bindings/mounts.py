@@ -140,8 +140,36 @@ def remount_fd(mount_fd: int, *, readonly: bool, nosuid: bool, nodev: bool, noex
 
 
 def unmount_fd(mount_fd: int, *, detach: bool = True) -> None:
-    """Unmount the mount whose root ``mount_fd`` refers to (the descriptor stays open)."""
-    linux.umount2(_fd_path(mount_fd), linux.MNT_DETACH if detach else 0)
+    """Unmount the mount whose root ``mount_fd`` refers to (the descriptor stays open).
+
+    ``umount2`` takes a path only: ``self/fd/<N>`` relative to the kernel's ``/proc`` as opened by
+    ``proc_fd``, never ``/proc`` as the current mount namespace has it."""
+    here = os.open(".", os.O_PATH | os.O_CLOEXEC)
+    try:
+        os.fchdir(proc_fd())
+        linux.umount2(f"self/fd/{mount_fd}", linux.MNT_DETACH if detach else 0)
+    finally:
+        os.fchdir(here)
+        os.close(here)
+
+
+_proc: Optional[int] = None
+
+
+def proc_fd() -> int:
+    """An ``O_PATH`` descriptor of ``/proc``, opened on the first call and kept.
+
+    Made in the host's namespace before a child enters a container, it lets that child read its
+    own ``fdinfo`` and ``mountinfo`` (``self/...`` resolves for whoever looks) without resolving
+    ``/proc`` through the container's mount table."""
+    global _proc
+    if _proc is None:
+        _proc = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    return _proc
+
+
+def _open_proc(name: str) -> int:
+    return os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=proc_fd())
 
 
 def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
@@ -166,7 +194,7 @@ def unescape(field: str) -> str:
 
 def mnt_id(fd: int) -> int:
     """The id of the mount ``fd`` is on (``mnt_id`` in /proc/self/fdinfo)."""
-    with open(f"/proc/self/fdinfo/{fd}", encoding="ascii") as fdinfo:
+    with open(_open_proc(f"self/fdinfo/{fd}"), encoding="ascii") as fdinfo:
         for line in fdinfo:
             if line.startswith("mnt_id:"):
                 return int(line.split()[1])
@@ -175,7 +203,7 @@ def mnt_id(fd: int) -> int:
 
 def mountinfo_fields(mount_id: int) -> Optional[List[str]]:
     """The whitespace-split ``/proc/self/mountinfo`` line of mount ``mount_id`` (None: not there)."""
-    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as mountinfo:
+    with open(_open_proc("self/mountinfo"), encoding="utf-8", errors="surrogateescape") as mountinfo:
         for line in mountinfo:
             fields = line.split()
             if fields and int(fields[0]) == mount_id:

@@ -67,7 +67,7 @@ def _strtoul(text: str, negative: bool, base: int) -> int:
     of thousands of digits)."""
     if len(text.lstrip("0")) > (16 if base == 16 else 20):
         return _ULONG_MAX
-    magnitude = int(text, base)
+    magnitude = int(text.lstrip("0") or "0", base)
     if magnitude > _ULONG_MAX:
         return _ULONG_MAX
     return (-magnitude) % (2**64) if negative else magnitude

@@ -29,7 +29,9 @@ def test_auto_exclusive_picks_the_free_gpu_and_poststop_releases_it(sim_driver: 
         taken = ",".join([g.uuid for g in whole[:-1]] + [m.uuid for m in driver.migs])
         allocation.allocate(driver, taken, allocation.owner_of(holder.pid, "other"), exclusive=True,
                             state_dir=str(state))
-        config = write_config(tmp_path / "config.toml", sim_driver.root)
+        # The operator lets containers ask for exclusive GPUs (off by default: tests/security/test_policy.py).
+        config = write_config(tmp_path / "config.toml", sim_driver.root,
+                              "[nvidia-container-runtime-hook]\naccept-gpu-access-envvar = true\n")
         hook_env = [f"NVIDIA_CTK_CONFIG_FILE_PATH={config}", f"NVC_STATE_DIR={state}"]
         bundle = make_runc_bundle(tmp_path / "bundle", SMI, prestart=[[str(HOOK), "prestart"]], hook_env=hook_env,
                                   env={"NVIDIA_VISIBLE_DEVICES": "auto:1", "NVIDIA_GPU_ACCESS": "exclusive"},
