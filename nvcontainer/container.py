@@ -17,7 +17,6 @@ resolves it against the driver alone.
 from __future__ import annotations
 
 import os
-import platform
 import stat
 
 from nvcontainer import allocation
@@ -62,6 +61,7 @@ class Request(Record):
     container_id: Optional[str] = None  # the allocation record's name (default: the pid)
     state_dir: Optional[str] = None  # allocation registry (default: $NVC_STATE_DIR, /run/nvcontainer/allocations)
     timeout: float = DEFAULT_TIMEOUT  # seconds the work inside the container (mounts, ldconfig) may take
+    snapshot: bool = True  # discovery from the driver snapshot when it is still exact (nvcontainer.snapshot)
 
 
 class Result(Record):
@@ -99,7 +99,7 @@ def make_plan(driver: Driver, request: Request) -> Plan:
     options = PlanOptions(
         no_devbind=request.no_devbind,
         no_cgroups=request.no_cgroups,
-        compat32_machine=platform.machine(),
+        compat32_machine=os.uname().machine,
         mig_config=mig_cfg.gpus,
         mig_monitor=mig_mon.gpus,
         imex_channels=parse_imex_channels(request.imex_channels),
@@ -108,6 +108,17 @@ def make_plan(driver: Driver, request: Request) -> Plan:
         compat_libs=compat_libs,
     )
     return build_plan(driver, selection, caps, layout, options)
+
+
+def _discover(request: Request, root: str, ldcache: Optional[str], dev_root: Optional[str],
+              options: Optional[DriverOptions]) -> Driver:
+    """The driver, from the snapshot (``nvcontainer.snapshot``) unless ``request.snapshot`` is off
+    or it asks for ``auto:N``, which picks GPUs by their free memory now."""
+    if not request.snapshot or allocation.auto_count(request.devices) is not None:
+        return discover(root, ldcache, dev_root=dev_root, options=options)
+    from nvcontainer.snapshot import discover_cached
+
+    return discover_cached(root, ldcache, dev_root=dev_root, options=options)
 
 
 def _pure_devices(driver: Driver, request: Request) -> DeviceSpec:
@@ -122,7 +133,7 @@ def plan(request: Request, *, root: str = "/", ldcache: Optional[str] = None, de
 
     ``auto:N`` is resolved against the allocation registry as it is now (nothing is recorded).
     """
-    driver = discover(root, ldcache, dev_root=dev_root, options=options)
+    driver = _discover(request, root, ldcache, dev_root, options)
     if allocation.auto_count(request.devices) is not None:
         devices = allocation.resolve_devices(driver, request.devices, exclusive=request.exclusive,
                                              records=allocation.peek(state_dir=request.state_dir))
@@ -235,7 +246,7 @@ def configure(request: Request, *, pid: Optional[int] = None, root: str = "/", l
     without ``pid``) under ``request.container_id``, until that process exits or
     ``nvcontainer.allocation.release`` is called.
     """
-    driver = discover(root, ldcache, dev_root=dev_root, options=options)
+    driver = _discover(request, root, ldcache, dev_root, options)
     claim = _claim(driver, request, pid or os.getppid())
     resolved = request if claim is None else replace(request, devices=claim.devices)
     try:

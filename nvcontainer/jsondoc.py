@@ -8,7 +8,8 @@ than ``MAX_JSON_DEPTH`` before parsing it (Python's parser would otherwise recur
 It parses with the C scanner of CPython's ``_json`` directly: ``import json`` also imports ``re``,
 ``enum`` and more, several milliseconds per container start.  The documents are the same as
 ``json.loads`` gives (its scanner is this one); where ``_json`` is missing (another Python), or to
-word an error, the ``json`` module is imported after all.
+word an error, the ``json`` module is imported after all.  ``dumps`` writes with the C encoder the
+same way.
 """
 
 from __future__ import annotations
@@ -46,6 +47,34 @@ def _make_scanner() -> Optional[Callable[[str, int], Any]]:
 
 
 _scanner = _make_scanner()
+
+
+def _make_encoder() -> Optional[Callable[[Any, int], Any]]:
+    try:
+        import _json
+    except ImportError:
+        return None
+    make = getattr(_json, "make_encoder", None)
+    if make is None:
+        return None
+
+    def refuse(value: Any) -> Any:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+    # json.dumps(value, sort_keys=True) for documents of dicts, lists, strings, numbers and None.
+    return make({}, refuse, _json.encode_basestring_ascii, None, ": ", ", ", True, False, True)
+
+
+_encoder = _make_encoder()
+
+
+def dumps(value: Any) -> str:
+    """``json.dumps(value, sort_keys=True)`` (one line, ASCII), without importing ``json``."""
+    if _encoder is not None:
+        return "".join(_encoder(value, 0))
+    import json
+
+    return json.dumps(value, sort_keys=True)
 
 
 def nesting_ok(text: str, limit: int = MAX_JSON_DEPTH) -> bool:

@@ -12,7 +12,6 @@ nodes, then per GPU its node and /proc directory, then MIG access files and node
 
 from __future__ import annotations
 
-import json
 import os
 
 from nvcontainer.discovery import components as c
@@ -112,6 +111,8 @@ def app_profile(gpus: Sequence[Gpu]) -> str:
     mask = 0
     for gpu in gpus:
         mask |= 1 << gpu.minor
+    import json  # only for graphics containers
+
     return json.dumps({
         "profiles": [{"name": "_container_", "settings": ["EGLVisibleDGPUDevices", mask]}],
         "rules": [{"pattern": [], "profile": "_container_"}],

@@ -28,7 +28,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections import deque
 
 from nvcontainer.errors import PathError
 
@@ -212,10 +211,10 @@ def _walk(root: str, path: str, *, follow_final: bool, strict: bool) -> _Walk:
 
 
 def _resolve(walk: _Walk, root: str, path: str, *, follow_final: bool, strict: bool) -> None:
-    todo = deque(_components(path))
+    todo = _components(path)[::-1]  # a stack: the next component last
     links = 0
     while todo:
-        name = todo.popleft()
+        name = todo.pop()
         if walk.nodes and walk.nodes[-1].file_type != stat.S_IFDIR:
             raise PathError(f"not a directory: {path}")
         if name == ".":
@@ -253,7 +252,7 @@ def _resolve(walk: _Walk, root: str, path: str, *, follow_final: bool, strict: b
             raise PathError(f"too many levels of symbolic links: {path}")
         if target.startswith("/"):
             walk.reset()
-        todo.extendleft(reversed(_components(target)))
+        todo.extend(_components(target)[::-1])
 
 
 def _create(

@@ -49,3 +49,5 @@ def _allocation_state_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
     import os
 
     os.environ.setdefault("NVC_STATE_DIR", str(tmp_path_factory.mktemp("allocations")))
+    # and their driver snapshots out of /run/nvcontainer/snapshots (made 0700 on first use)
+    os.environ.setdefault("NVC_SNAPSHOT_DIR", str(tmp_path_factory.mktemp("snapshots") / "store"))

@@ -13,20 +13,20 @@ The state directory is, first found: the ``state_dir`` argument, ``$NVC_STATE_DI
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
-import json
 import os
-import tempfile
 
+from nvcontainer import jsondoc
 from nvcontainer.allocation.processes import PROC, is_alive
 from nvcontainer.allocation.records import Allocation
-from nvcontainer.errors import ContainerError
+from nvcontainer.atomicfile import temporary_file
+from nvcontainer.errors import ContainerError, InputError, NvcError
 from nvcontainer.log import logger as log
+from nvcontainer.regularfile import read_regular
 
 TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
 if TYPE_CHECKING:
-    from typing import Dict, Iterator, Optional
+    from typing import Any, Dict, Optional
 
 DEFAULT_STATE_DIR = "/run/nvcontainer/allocations"
 STATE_DIR_ENV = "NVC_STATE_DIR"
@@ -52,12 +52,14 @@ class Registry:
         self.proc = proc
         self._lock_fd: Optional[int] = None
 
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[Registry]:
-        """Hold the registry's exclusive lock (blocking) for the duration of the block."""
-        if self._lock_fd is not None:  # already ours: flock is per open file, not re-entrant here
-            yield self
-            return
+    def locked(self) -> _Lock:
+        """Hold the registry's exclusive lock (blocking) for the duration of a ``with`` block."""
+        return _Lock(self)
+
+    def _acquire(self) -> bool:
+        """Take the lock; False when this registry holds it already (flock is per open file)."""
+        if self._lock_fd is not None:
+            return False
         try:
             os.makedirs(self.path, mode=0o755, exist_ok=True)
             fd = os.open(os.path.join(self.path, LOCK_NAME), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -65,10 +67,15 @@ class Registry:
             raise RegistryUnavailable(f"allocation registry {self.path}: {exc.strerror or exc}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            self._lock_fd = fd
-            yield self
-        finally:
-            self._lock_fd = None
+        except BaseException:
+            os.close(fd)
+            raise
+        self._lock_fd = fd
+        return True
+
+    def _release(self) -> None:
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
             os.close(fd)  # closing the last descriptor drops the lock
 
     def _require_lock(self) -> None:
@@ -97,11 +104,11 @@ class Registry:
             if not name.endswith(_SUFFIX) or name.startswith("."):
                 continue
             try:
-                with open(path, encoding="utf-8") as f:
-                    record = Allocation.from_json(json.load(f))
+                document = jsondoc.loads(read_regular(path), what=f"allocation record {path}", error=InputError)
+                record = Allocation.from_json(document)
             except FileNotFoundError:
                 continue
-            except (OSError, ValueError, KeyError, TypeError) as exc:
+            except (OSError, NvcError, ValueError, KeyError, TypeError, AttributeError) as exc:
                 log.warning("allocation registry: dropping unreadable record %s: %s", path, exc)
                 if reclaim:
                     _unlink(path)
@@ -117,8 +124,8 @@ class Registry:
     def write(self, record: Allocation) -> None:
         """Create or replace the record of ``record.key`` atomically."""
         self._require_lock()
-        data = json.dumps(record.to_json(), indent=2, sort_keys=True) + "\n"
-        fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=self.path)
+        data = jsondoc.dumps(record.to_json()) + "\n"
+        fd, tmp = temporary_file(self.path, _TMP_PREFIX)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(data)
@@ -138,6 +145,24 @@ class Registry:
         if removed:
             _fsync_dir(self.path)
         return removed
+
+
+class _Lock:
+    """``with registry.locked():`` (a class rather than ``contextlib``: the module is on the hot path)."""
+
+    __slots__ = ("registry", "taken")
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.taken = False
+
+    def __enter__(self) -> Registry:
+        self.taken = self.registry._acquire()
+        return self.registry
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.taken:
+            self.registry._release()
 
 
 def _unlink(path: str) -> bool:

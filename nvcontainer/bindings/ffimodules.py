@@ -11,8 +11,8 @@ with the declarations.
 
 from __future__ import annotations
 
-import importlib
 import os
+import sys
 
 TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
 if TYPE_CHECKING:
@@ -22,15 +22,15 @@ PACKAGE = "nvcontainer.bindings"
 
 
 def _nvml_cdef() -> str:
-    from nvcontainer.bindings import nvml
+    from nvcontainer.bindings.nvml_decl import CDEF
 
-    return nvml.CDEF
+    return CDEF
 
 
 def _linux_cdef() -> str:
-    from nvcontainer.bindings import linux
+    from nvcontainer.bindings.linux_decl import CDEF
 
-    return linux.CDEF
+    return CDEF
 
 
 # generated module name -> its declarations
@@ -39,8 +39,10 @@ MODULES: Dict[str, Callable[[], str]] = {"_nvml_ffi": _nvml_cdef, "_linux_ffi": 
 
 def load(module: str, cdef: str) -> Any:
     """The FFI of the generated ``module`` (e.g. ``"_nvml_ffi"``), or one parsed from ``cdef``."""
+    name = f"{PACKAGE}.{module}"
     try:
-        return importlib.import_module(f"{PACKAGE}.{module}").ffi
+        __import__(name)  # not importlib: a module less on every container start
+        return sys.modules[name].ffi
     except Exception as exc:  # missing, or written by a cffi this backend cannot read: parse instead
         import cffi
 

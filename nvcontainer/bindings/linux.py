@@ -94,21 +94,7 @@ RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_BENEATH = 0x08
 RESOLVE_IN_ROOT = 0x10
 
-CDEF = """
-int setns(int fd, int nstype);
-int unshare(int flags);
-int mount(const char *source, const char *target, const char *fstype,
-          unsigned long flags, const void *data);
-int umount2(const char *target, int flags);
-long syscall(long number, ...);
-struct mount_attr { uint64_t attr_set; uint64_t attr_clr; uint64_t propagation; uint64_t userns_fd; };
-struct open_how { uint64_t flags; uint64_t mode; uint64_t resolve; };
-int prctl(int option, ...);
-struct nvc_cap_header { uint32_t version; int pid; };
-struct nvc_cap_data { uint32_t effective; uint32_t permitted; uint32_t inheritable; };
-int capget(struct nvc_cap_header *hdrp, struct nvc_cap_data *datap);
-int capset(struct nvc_cap_header *hdrp, const struct nvc_cap_data *datap);
-"""
+
 
 # Calls from the unified table (Linux >= 5.2) share their numbers on every architecture we support.
 _UNIFIED = {
@@ -134,6 +120,7 @@ def _libc() -> Tuple[cffi.FFI, Any]:
     global _loaded
     if _loaded is None:
         from nvcontainer.bindings.ffimodules import load
+        from nvcontainer.bindings.linux_decl import CDEF
 
         ffi = load("_linux_ffi", CDEF)
         _loaded = (ffi, ffi.dlopen(None))

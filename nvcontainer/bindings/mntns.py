@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import errno
 import os
-import pickle
 import select
 import sys
 import time
@@ -147,6 +146,8 @@ def _read_until(fd: int, deadline: Optional[float]) -> Tuple[bytes, bool]:
 
 def _outcome(payload: bytes, status: int) -> Any:
     if payload:
+        import pickle
+
         kind, value, tb = pickle.loads(payload)
         if kind == "ok":
             return value
@@ -182,6 +183,8 @@ def _child(fn: Callable[[], object], write_fd: int, parent: int) -> None:
 
 
 def _dumps(message: Tuple[object, ...]) -> bytes:
+    import pickle
+
     try:
         data = pickle.dumps(message)
     except Exception as exc:
@@ -192,6 +195,8 @@ def _dumps(message: Tuple[object, ...]) -> bytes:
 def _dumps_error(exc: BaseException, tb: str) -> bytes:
     # An exception that pickles but cannot be rebuilt (custom __init__) would fail in the parent:
     # try the round trip here and send a generic error carrying its repr instead.
+    import pickle
+
     try:
         data = pickle.dumps(("err", exc, tb))
         pickle.loads(data)

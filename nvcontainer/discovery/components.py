@@ -61,6 +61,7 @@ MPS_PIPE_DIR = "/tmp/nvidia-mps"
 
 FIRMWARE_DIR = "/lib/firmware/nvidia/{version}"
 FIRMWARE_GLOB = "gsp*.bin"
+FIRMWARE_PREFIX, FIRMWARE_SUFFIX = "gsp", ".bin"  # the glob above, as a test
 
 # Device nodes.
 NV_DEVICE_MAJOR = 195

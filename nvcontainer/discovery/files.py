@@ -3,7 +3,6 @@ sockets/pipes and GSP firmware."""
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import stat
 
@@ -96,7 +95,7 @@ def find_firmwares(root: str, version: str) -> Tuple[Firmware, ...]:
         return ()
     out = []
     for name in names:
-        if not fnmatch.fnmatch(name, c.FIRMWARE_GLOB):
+        if not (name.startswith(c.FIRMWARE_PREFIX) and name.endswith(c.FIRMWARE_SUFFIX)):
             continue
         listed = f"{listed_dir}/{name}"
         try:

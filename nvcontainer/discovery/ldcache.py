@@ -15,7 +15,7 @@ is generated for the machine it lives on).  Every defect of the input is reporte
 
 from __future__ import annotations
 
-import platform
+import os
 import struct
 from itertools import repeat
 
@@ -89,7 +89,7 @@ _ARCH_NAMES: Dict[int, str] = {
     LARCH_FLOAT_ABI_DOUBLE: ",double-float",
 }
 
-# platform.machine() -> (native library arch, 32-bit compat arch or None), as in the original.
+# os.uname().machine -> (native library arch, 32-bit compat arch or None), as in the original.
 _HOST_ARCH: Dict[str, Tuple[int, Optional[int]]] = {
     "x86_64": (X8664_LIB64, I386_LIB32),
     "amd64": (X8664_LIB64, I386_LIB32),
@@ -173,7 +173,7 @@ class LdCache(Record):
 
 def host_arch_flags(machine: Optional[str] = None) -> Tuple[int, Optional[int]]:
     """The cache arch flags of native and 32-bit compat libraries for ``machine`` (default: this host)."""
-    name = (machine if machine is not None else platform.machine()).lower()
+    name = (machine if machine is not None else os.uname().machine).lower()
     try:
         return _HOST_ARCH[name]
     except KeyError:

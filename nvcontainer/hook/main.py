@@ -119,11 +119,11 @@ def run(args: Sequence[str], stdin_text: Optional[str] = None) -> int:
     from nvcontainer.errors import NvcError
 
     try:
-        from nvcontainer.config.loading import load_config
+        from nvcontainer.config.cached import load_config_cached
 
         if opts.debug:
             _attach_debug("/dev/stderr")
-        config = load_config(opts.config)
+        config = load_config_cached(opts.config)
         if not opts.debug and config.nvidia_container_cli.debug:
             _attach_debug(config.nvidia_container_cli.debug)
         from nvcontainer.hook.prestart import prestart

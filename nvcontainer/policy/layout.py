@@ -7,7 +7,6 @@ resolved inside the rootfs (symlinks followed, never out of it), as ``nvc_contai
 from __future__ import annotations
 
 import os
-import platform
 
 from nvcontainer.errors import ContainerError, PathError
 from nvcontainer.records import Record
@@ -75,7 +74,7 @@ def detect_layout(rootfs: str, machine: Optional[str] = None, ldconfig: Optional
     ``ldconfig`` (``--ldconfig``) is taken as given; by default it is ``/sbin/ldconfig.real``
     when the rootfs has one, else ``/sbin/ldconfig`` (both container paths).
     """
-    arch = platform.machine() if machine is None else machine
+    arch = os.uname().machine if machine is None else machine
     arch = _MACHINE_ALIASES.get(arch, arch)
     if arch not in _MULTIARCH:
         raise ContainerError(f"unsupported architecture: {arch}")
