@@ -80,12 +80,21 @@ def register(app: typer.Typer) -> None:
 
     @app.command("install-compat")
     def install_compat(
-        prefix: str = typer.Option("/usr/local/bin", "--prefix", help="Where to make them."),
+        prefix: str = typer.Option("/usr/local/bin", "--prefix", metavar="DIR", help="Where to make them."),
         force: bool = typer.Option(False, "--force", help="Replace existing files of those names."),
+        uninstall: bool = typer.Option(False, "--uninstall",
+                                       help="Remove the names made here before (files not ours are left alone)."),
     ) -> None:
         """Make NVIDIA's program names: nvidia-container-cli (a link to nvc-cli), nvidia-container-runtime-hook
         (the hook's python -I -S launcher), nvidia-container-runtime (the shim's sh front)."""
-        from nvcontainer.engines.compat import install
+        from nvcontainer.engines import compat
 
-        for link in install(prefix, force):
+        if uninstall:
+            for link in compat.uninstall(prefix):
+                if link.action == "remove":
+                    typer.echo(f"removed: {link.path}")
+                elif link.action == "foreign":
+                    typer.echo(f"nvc-ctk: warning: {link.path} is not ours: left as it is", err=True)
+            return
+        for link in compat.install(prefix, force):
             typer.echo(f"{link.path} -> {link.target}" + (" (unchanged)" if link.action == "keep" else ""))
