@@ -12,9 +12,12 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Set
+from typing import TYPE_CHECKING, Dict, List, Set
 
 import pytest
+
+if TYPE_CHECKING:
+    from nvcontainer.simulate import SimulatedDriver
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "install.md"
@@ -111,3 +114,27 @@ def test_pip_install_carries_the_unit_files(tmp_path: Path, kept: str) -> None:
                            capture_output=True, text=True, cwd=str(REPO))
     assert built.returncode == 0, built.stderr
     assert (tmp_path / "lib" / kept).is_file()
+
+
+def test_ctk_pages_simulated_driver_example(sim_driver: SimulatedDriver, tmp_path: Path) -> None:
+    """docs/ctk.md's example, as written, DIR being a copy (cp -a: device nodes too) of a simulated root."""
+    import json
+
+    from tests.doctor.helpers import by_name
+
+    text = (REPO / "docs" / "ctk.md").read_text()
+    lines = [re.sub(r"\s+#.*$", "", line).strip() for line in text.splitlines() if line.startswith("    nvc-")]
+    assert [line.split()[:2] for line in lines] == [["nvc-ctk", "system"], ["nvc-cli", "--root"],
+                                                     ["nvc-ctk", "system"]]
+    root = tmp_path / "dir"
+    subprocess.run(["cp", "-a", str(sim_driver.root), str(root)], check=True)
+    modules = {"nvc-ctk": "cli.ctk", "nvc-cli": "cli.main"}
+    outputs = []
+    for line in lines:
+        prog, *args = line.replace("DIR", str(root)).split()
+        outputs.append(subprocess.run([sys.executable, "-m", modules[prog], *args, *(["--json"] if prog == "nvc-cli"
+                                                                                     else [])],
+                                      capture_output=True, text=True, cwd=str(REPO)))
+    assert outputs[0].returncode == 0 and os.readlink(root / "dev/char/195:0") == "/dev/nvidia0"
+    assert by_name(json.loads(outputs[1].stdout), "dev-char-symlinks")["ok"] is True
+    assert outputs[2].returncode == 0 and outputs[2].stdout.splitlines()[0].endswith("32-bit libraries found")
