@@ -38,12 +38,12 @@ def main(
 
 def plain_flag_metavars() -> None:
     """Show flags without a type in help (typer's rich help prints ``<bool>`` beside ``--dry-run``,
-    as if it took a value).  Idempotent; affects every typer app of this process."""
+    as if it took a value; 0.28 does not).  Idempotent; affects every typer app of this process."""
     from typer.core import TyperOption
 
-    if getattr(TyperOption, "_nvc_plain_flags", False):
-        return
-    original = TyperOption.display_type_rich
+    original = getattr(TyperOption, "display_type_rich", None)
+    if original is None or getattr(TyperOption, "_nvc_plain_flags", False):
+        return  # typer < 0.29 shows no type for flags
 
     def display_type_rich(self: Any, ctx: Any) -> Optional[str]:
         if getattr(self, "is_flag", False) and self.metavar is None:
