@@ -154,7 +154,10 @@ def invoke(the_app: typer.Typer, prog: str, argv: Optional[List[str]] = None) ->
         print(exc.line(prog), file=sys.stderr)
         hint = _no_driver_hint(exc)
         if hint:
-            print(hint.replace(PROG, prog, 1), file=sys.stderr)
+            hint = hint.replace(PROG, prog, 1)
+            if prog != PROG:  # nvc-ctk's commands take the driver root as --driver-root
+                hint = hint.replace("point --root", "point --driver-root", 1)
+            print(hint, file=sys.stderr)
         sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -12,9 +12,12 @@ if TYPE_CHECKING:
     from typing import Optional, Tuple, Union
 
 
-def write_atomic(path: str, data: Union[str, bytes], *, mode: int = 0o644, keep_from: Optional[str] = None) -> None:
+def write_atomic(path: str, data: Union[str, bytes], *, mode: int = 0o644, keep_from: Optional[str] = None,
+                 tmp_dir: Optional[str] = None) -> None:
     """Write ``data`` to ``path``.  ``keep_from`` (usually ``path`` itself): copy that file's
-    permission bits and owner when it exists; else the file gets ``mode``.  Raises ``OSError``."""
+    permission bits and owner when it exists; else the file gets ``mode``.  ``tmp_dir``: where the
+    temporary file is made (default: beside ``path``; it must be on the same file system, else the
+    rename fails with EXDEV and nothing is written).  Raises ``OSError``."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, mode=0o755, exist_ok=True)
     owner = None
@@ -24,7 +27,7 @@ def write_atomic(path: str, data: Union[str, bytes], *, mode: int = 0o644, keep_
             mode, owner = st.st_mode & 0o7777, (st.st_uid, st.st_gid)
         except FileNotFoundError:
             pass
-    fd, tmp = temporary_file(directory, f".{os.path.basename(path)}.")
+    fd, tmp = temporary_file(tmp_dir or directory, f".{os.path.basename(path)}.")
     try:
         with os.fdopen(fd, "wb") as f:
             os.fchmod(f.fileno(), mode)

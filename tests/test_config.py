@@ -109,26 +109,17 @@ allow-unknown-oci-spec-fields = true
 
 
 @pytest.mark.parametrize("text, message", [
-    ("bogus = 1", "unknown key 'bogus'"),
-    ("[nvidia-container-cli]\nrooot = '/x'", "unknown key 'nvidia-container-cli.rooot'"),
-    ("[nvidia-container-runtime.modes.cdi]\nspec-dir = []",
-     "unknown key 'nvidia-container-runtime.modes.cdi.spec-dir'"),
-    ("[features]\nno-such-feature = true", "unknown key 'features.no-such-feature'"),
     ("disable-require = 'yes'", "'disable-require' must be a boolean"),
     ("[nvidia-container-cli]\nroot = 1", "'nvidia-container-cli.root' must be a string"),
     ("[nvidia-container-runtime]\nruntimes = 'runc'", "'nvidia-container-runtime.runtimes' must be a list of strings"),
     ("[nvidia-container-runtime]\nruntimes = [1]", "'nvidia-container-runtime.runtimes' must be a list of strings"),
     ("nvidia-container-cli = 1", "'nvidia-container-cli' must be a table"),
-    ("[nvidia-container-runtime]\nmode = 'magic'", "'nvidia-container-runtime.mode' must be one of"),
-    ("[nvidia-container-runtime]\nlog-level = 'loud'", "'nvidia-container-runtime.log-level' must be one of"),
-    ("[nvidia-container-runtime.modes.legacy]\ncuda-compat-mode = 'x'", "cuda-compat-mode' must be one of"),
     ("[nvidia-container-cli]\nldconfig = '/sbin/ldconfig'",
      "'nvidia-container-cli.ldconfig' value '/sbin/ldconfig' is not host-relative (does not start with a '@')"),
-    ("supported-driver-capabilities = 'compute,magic'", "'supported-driver-capabilities' has unknown capability"),
-    ("[nvidia-container-cli]\nenvironment = ['NOEQUALS']", "is not NAME=VALUE"),
     ("this is not toml", "invalid TOML"),
 ])
 def test_errors_name_the_key(text: str, message: str) -> None:
+    """What the toolkit refuses at load time (go-toml's type errors, assertValid): refused here too."""
     with pytest.raises(InputError) as err:
         parse_config(text, source="/etc/x/config.toml")
     assert err.value.message.startswith("/etc/x/config.toml: ")

@@ -1,8 +1,21 @@
-"""Read config.toml into ``Config``: every key checked, every error one line naming the key.
+"""Read config.toml into ``Config``, as leniently as the toolkit and no more.
 
-A missing file means the defaults.  Unknown keys, values of the wrong type and values outside a
-key's vocabulary raise ``InputError("<file>: ...")``; the toolkit ignores unknown keys, we do not,
-because a misspelt key would otherwise silently leave a security-relevant default in place.
+A missing file means the defaults.  What the toolkit refuses we refuse, with one line naming the
+file and the key: invalid TOML, a value of the wrong type (``disable-require = "yes"``), a table
+where a value belongs, an ``ldconfig`` that is not host-relative.  What the toolkit accepts we
+accept, with a warning: an existing NVIDIA config must never stop a container start.
+
+* an unknown key (or table) is ignored;
+* ``log-level`` outside the logrus levels means ``info`` (the runtime's fallback);
+* ``cuda-compat-mode`` empty or unknown means what the hook makes of it: ``disabled``, or the
+  CLI's default ``mount`` when ``features.allow-cuda-compat-libs-from-container`` is on;
+* ``mode`` outside the known modes is kept: the runtime and the hook refuse it when they use it,
+  as the toolkit's do;
+* an unknown capability in ``supported-driver-capabilities`` and an ``environment`` entry that is
+  not ``NAME=VALUE`` are dropped.
+
+Warnings go to the debug log (``nvcontainer.log``) and, when the caller passes a list as
+``warnings``, into that list (``nvc-ctk`` prints them as one ``nvc-ctk: warning: ...`` line).
 """
 
 from __future__ import annotations
@@ -17,22 +30,17 @@ from nvcontainer.config.schema import (
     toml_key,
 )
 from nvcontainer.errors import InputError
+from nvcontainer.log import logger as log
 from nvcontainer.records import fields, is_record, replace
 
 TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
 if TYPE_CHECKING:
-    from typing import Any, Dict, Mapping, Optional, Tuple, TypeVar
+    from typing import Any, Dict, List, Mapping, Optional, TypeVar
     T = TypeVar("T")
 
 
-_CHOICES: Dict[str, Tuple[str, ...]] = {
-    "nvidia-container-runtime.mode": MODES,
-    "nvidia-container-runtime.log-level": LOG_LEVELS,
-    "nvidia-container-runtime.modes.legacy.cuda-compat-mode": CUDA_COMPAT_MODES,
-}
-
-
-def load_config(path: Optional[str] = None, *, required: Optional[bool] = None) -> Config:
+def load_config(path: Optional[str] = None, *, required: Optional[bool] = None,
+                warnings: Optional[List[str]] = None) -> Config:
     """Load ``path`` (default: ``config_path()``); a missing optional file gives the defaults."""
     chosen, must_exist = config_path(path)
     if required is not None:
@@ -46,11 +54,11 @@ def load_config(path: Optional[str] = None, *, required: Optional[bool] = None) 
         return Config()
     except OSError as exc:
         raise InputError(f"{chosen}: {exc.strerror or exc}") from None
-    return parse_config(data.decode("utf-8", errors="replace"), source=chosen)
+    return parse_config(data.decode("utf-8", errors="replace"), source=chosen, warnings=warnings)
 
 
-def parse_config(text: str, *, source: str = "config.toml") -> Config:
-    """Parse config.toml text (``source`` names it in errors)."""
+def parse_config(text: str, *, source: str = "config.toml", warnings: Optional[List[str]] = None) -> Config:
+    """Parse config.toml text (``source`` names it in errors and warnings)."""
     try:
         import tomllib  # type: ignore[import-not-found,unused-ignore]
     except ImportError:  # Python < 3.11
@@ -59,12 +67,18 @@ def parse_config(text: str, *, source: str = "config.toml") -> Config:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{source}: invalid TOML: {exc}") from None
-    config = _build(Config, table, "", source)
+    found: List[str] = []
+    config = _build(Config, table, "", source, found)
+    config = _lenient(config, found)
     _check(config, source)
+    for message in found:
+        log.warning("%s: %s", source, message)
+    if warnings is not None:
+        warnings.extend(found)
     return config
 
 
-def _build(cls: type[T], table: Mapping[str, Any], prefix: str, source: str) -> T:
+def _build(cls: type[T], table: Mapping[str, Any], prefix: str, source: str, found: List[str]) -> T:
     defaults = cls()
     names = {toml_key(name): name for name in fields(cls)}
     values: Dict[str, Any] = {}
@@ -72,16 +86,17 @@ def _build(cls: type[T], table: Mapping[str, Any], prefix: str, source: str) -> 
         dotted = prefix + key
         name = names.get(key)
         if name is None:
-            raise InputError(f"{source}: unknown key '{dotted}'")
-        values[name] = _convert(getattr(defaults, name), value, dotted, source)
+            found.append(f"unknown {'table' if isinstance(value, dict) else 'key'} '{dotted}' ignored")
+            continue
+        values[name] = _convert(getattr(defaults, name), value, dotted, source, found)
     return replace(defaults, **values)  # type: ignore[type-var]
 
 
-def _convert(default: Any, value: Any, dotted: str, source: str) -> Any:
+def _convert(default: Any, value: Any, dotted: str, source: str, found: List[str]) -> Any:
     if is_record(default):
         if not isinstance(value, dict):
             raise InputError(f"{source}: '{dotted}' must be a table")
-        return _build(type(default), value, dotted + ".", source)
+        return _build(type(default), value, dotted + ".", source, found)
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise InputError(f"{source}: '{dotted}' must be a boolean")
@@ -89,9 +104,6 @@ def _convert(default: Any, value: Any, dotted: str, source: str) -> Any:
     if isinstance(default, str):
         if not isinstance(value, str):
             raise InputError(f"{source}: '{dotted}' must be a string")
-        choices = _CHOICES.get(dotted)
-        if choices and value not in choices:
-            raise InputError(f"{source}: '{dotted}' must be one of {', '.join(choices)} (got {value!r})")
         return value
     if isinstance(default, tuple):
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
@@ -100,18 +112,43 @@ def _convert(default: Any, value: Any, dotted: str, source: str) -> Any:
     raise AssertionError(f"no conversion for {dotted}")  # pragma: no cover - schema bug
 
 
+def _lenient(config: Config, found: List[str]) -> Config:
+    """The values the toolkit accepts but we would not use as written (see the module docstring)."""
+    runtime = config.nvidia_container_runtime
+    if runtime.mode not in MODES:
+        found.append(f"'nvidia-container-runtime.mode' {runtime.mode!r} is not one of {', '.join(MODES)}: "
+                     "the runtime and the hook will refuse GPU containers")
+    if runtime.log_level not in LOG_LEVELS:
+        found.append(f"'nvidia-container-runtime.log-level' {runtime.log_level!r} is not one of "
+                     f"{', '.join(LOG_LEVELS)}: using 'info'")
+        runtime = replace(runtime, log_level="info")
+    legacy = runtime.modes.legacy
+    if legacy.cuda_compat_mode not in CUDA_COMPAT_MODES:
+        chosen = "mount" if config.features.allow_cuda_compat_libs_from_container else "disabled"
+        found.append(f"'nvidia-container-runtime.modes.legacy.cuda-compat-mode' {legacy.cuda_compat_mode!r} is not "
+                     f"one of {', '.join(CUDA_COMPAT_MODES)}: using {chosen!r}, as the toolkit's hook does")
+        runtime = replace(runtime, modes=replace(runtime.modes, legacy=replace(legacy, cuda_compat_mode=chosen)))
+    caps = config.supported_driver_capabilities
+    if caps.strip() != "all":
+        allowed = SUPPORTED_DRIVER_CAPABILITIES.split(",")
+        names = [item.strip() for item in caps.split(",") if item.strip()]
+        unknown = [name for name in names if name not in allowed]
+        if unknown:
+            found.append(f"'supported-driver-capabilities' names unknown capabilities "
+                         f"{', '.join(repr(n) for n in unknown)}: ignored")
+            config = replace(config, supported_driver_capabilities=",".join(n for n in names if n in allowed))
+    cli = config.nvidia_container_cli
+    bad = [entry for entry in cli.environment if "=" not in entry]
+    if bad:
+        found.append(f"'nvidia-container-cli.environment' entries that are not NAME=VALUE ignored: "
+                     f"{', '.join(repr(e) for e in bad)}")
+        cli = replace(cli, environment=tuple(e for e in cli.environment if "=" in e))
+    return replace(config, nvidia_container_runtime=runtime, nvidia_container_cli=cli)
+
+
 def _check(config: Config, source: str) -> None:
-    """Rules that span keys (the toolkit's load-time checks)."""
+    """What the toolkit refuses at load time (its ``assertValid``)."""
     cli = config.nvidia_container_cli
     if cli.ldconfig and not cli.ldconfig.startswith("@") and not config.features.allow_ldconfig_from_container:
         raise InputError(f"{source}: 'nvidia-container-cli.ldconfig' value {cli.ldconfig!r} is not host-relative "
                          "(does not start with a '@')")
-    caps = config.supported_driver_capabilities
-    if caps != "all":
-        allowed = set(SUPPORTED_DRIVER_CAPABILITIES.split(","))
-        for name in (item.strip() for item in caps.split(",")):
-            if name not in allowed:
-                raise InputError(f"{source}: 'supported-driver-capabilities' has unknown capability {name!r}")
-    for entry in cli.environment:
-        if "=" not in entry:
-            raise InputError(f"{source}: 'nvidia-container-cli.environment' entry {entry!r} is not NAME=VALUE")

@@ -30,9 +30,14 @@ _LIB_VERSION = re.compile(r"\.so\.([1-9]\d{2,}\.\d+(?:\.\d+)?)$")
 _FIRMWARE_VERSION = re.compile(r"/firmware/nvidia/([1-9]\d{2,}\.\d+(?:\.\d+)?)/")
 _HOOK_VERSION = re.compile(r"^--host-driver-version=(\S+)$")
 
-REGENERATE_FIX = ("regenerate it for the installed driver: `nvc-ctk cdi generate --output={path}` (as "
-                  "`nvidia-ctk cdi generate`), and regenerate after every driver upgrade (e.g. from a systemd "
-                  "unit or the driver package's post-install step)")
+REGENERATE_FIX = ("regenerate it for the installed driver: `nvc-ctk cdi generate{root} --output={path}` (as "
+                  "`nvidia-ctk cdi generate`), and after every driver upgrade: the nvidia-cdi-refresh units "
+                  "`nvc-ctk install-units` installs do that")
+
+
+def root_flag(root: str) -> str:
+    """`` --driver-root=DIR`` for a driver elsewhere than ``/`` (the flag `nvc-ctk cdi generate` takes)."""
+    return "" if os.path.abspath(root) == "/" else f" --driver-root={root}"
 
 
 class CdiSpec(Record):
@@ -130,10 +135,10 @@ def _names(items: Sequence[str]) -> str:
     return shown if len(items) <= _SHOWN else f"{shown} and {len(items) - _SHOWN} more"
 
 
-def spec_check(spec: CdiSpec, driver_version: Optional[str]) -> Check:
+def spec_check(spec: CdiSpec, driver_version: Optional[str], root: str = "/") -> Check:
     """Whether one NVIDIA spec is fresh: its driver versions match and its files exist."""
     name = "cdi-spec"
-    fix = REGENERATE_FIX.format(path=spec.path)
+    fix = REGENERATE_FIX.format(path=spec.path, root=root_flag(root))
     others = [v for v in driver_versions_named(spec) if v != driver_version]
     if driver_version and others:
         return failed(name, f"CDI spec {spec.path} is stale: made for driver {', '.join(others)}, "
@@ -146,7 +151,7 @@ def spec_check(spec: CdiSpec, driver_version: Optional[str]) -> Check:
     return passed(name, f"CDI spec {spec.path} ({spec.kind}, {len(spec.devices)} devices) matches {against}")
 
 
-def cdi_checks(spec_dirs: Sequence[str], driver_version: Optional[str]) -> List[Check]:
+def cdi_checks(spec_dirs: Sequence[str], driver_version: Optional[str], root: str = "/") -> List[Check]:
     """8. One check per NVIDIA spec file; one note when there is none."""
     checks: List[Check] = []
     for path in spec_files(spec_dirs):
@@ -159,7 +164,7 @@ def cdi_checks(spec_dirs: Sequence[str], driver_version: Optional[str]) -> List[
                                  "report it as a spec error"))
             continue
         if spec.is_nvidia:
-            checks.append(spec_check(spec, driver_version))
+            checks.append(spec_check(spec, driver_version, root))
     if not checks:
         checks.append(noted("cdi-spec", f"no NVIDIA CDI specs in {', '.join(spec_dirs) or '(no directories)'} "
                                         "(needed for CDI mode, podman, and `--device nvidia.com/gpu=...`)"))

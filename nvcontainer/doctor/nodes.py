@@ -30,11 +30,17 @@ NODES_FIX = ("create the missing nodes with `nvidia-modprobe -c=<minor> -u` (for
              "modules (`modprobe nvidia nvidia-uvm`); a node with a wrong major must be removed and re-created "
              "(`mknod -m 666 /dev/nvidiaN c 195 N`)")
 UVM_FIX = "load the unified memory module: `modprobe nvidia-uvm` (or `nvidia-modprobe -u -c=0`); CUDA needs it"
-DEV_CHAR_FIX = ("create them with `nvidia-ctk system create-dev-char-symlinks --create-all` (equivalent: "
-                "`ln -s ../nvidia0 /dev/char/195:0` for every node), and keep them with a udev rule: "
-                "ACTION==\"add\", DEVPATH==\"/bus/pci/drivers/nvidia\", RUN+=\"/usr/bin/nvidia-ctk system "
-                "create-dev-char-symlinks --create-all\"; without them `systemctl daemon-reload` revokes the "
-                "containers' GPU access ('Failed to initialize NVML: Unknown Error')")
+def dev_char_fix(dev_root: str = "/") -> str:
+    """How to make the links: our command (nvidia-ctk's name for it too), and the udev rule that keeps them."""
+    where = "" if os.path.abspath(dev_root) == "/" else f" --driver-root={dev_root}"
+    return (f"create them with `nvc-ctk system create-dev-char-symlinks{where}` (as `nvidia-ctk system "
+            "create-dev-char-symlinks`), and keep them across driver loads with the udev rule `nvc-ctk install-units` "
+            "installs (ACTION==\"add\", DEVPATH==\"/bus/pci/drivers/nvidia\", RUN+=\"... system "
+            "create-dev-char-symlinks --create-all\"); without them `systemctl daemon-reload` revokes the containers' "
+            "GPU access ('Failed to initialize NVML: Unknown Error')")
+
+
+DEV_CHAR_FIX = dev_char_fix()
 
 
 class ExpectedNode(Record):
@@ -117,5 +123,5 @@ def dev_char_check(probe: DriverProbe) -> Check:
                if node_rdev(probe.dev_root, f"{DEV_CHAR}/{n.major}:{n.minor}") != (n.major, n.minor)]
     if missing:
         return failed(name, f"{len(missing)} of {len(present)} NVIDIA device nodes have no {DEV_CHAR} link "
-                            f"({_names(missing)})", DEV_CHAR_FIX)
+                            f"({_names(missing)})", dev_char_fix(probe.dev_root))
     return passed(name, f"every NVIDIA device node has its {DEV_CHAR}/<major>:<minor> link")

@@ -65,8 +65,9 @@ def run_checks(options: DoctorOptions) -> Tuple[Check, ...]:
         ("dev-char-symlinks", lambda: [nodes.dev_char_check(found)]),
         ("cgroups", lambda: [host.cgroup_check(options.proc_root)]),
         ("ldconfig", lambda: [host.ldconfig_check(options.host_root)]),
-        ("engines", lambda: engines.engine_checks(files, options.path_env)),
-        ("cdi-spec", lambda: cdi.cdi_checks(files.cdi_spec_dirs, found.installed_version)),
+        ("engines", lambda: engines.engine_checks(files, options.path_env, root=found.root,
+                                                  proc_root=options.proc_root)),
+        ("cdi-spec", lambda: cdi.cdi_checks(files.cdi_spec_dirs, found.installed_version, found.root)),
     ]
     if options.image is not None:
         img = options.image

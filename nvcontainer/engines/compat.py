@@ -132,3 +132,33 @@ def install(prefix: str, force: bool = False) -> List[Link]:
         reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
         raise InputError(f"cannot write in {prefix}: {reason}") from None
     return links
+
+
+def plan_uninstall(prefix: str) -> List[Link]:
+    """What ``uninstall`` would do: "remove" for the names that are ours, "foreign" or "absent" for the rest."""
+    links = []
+    for theirs, ours, how in COMPAT_NAMES:
+        path = os.path.join(prefix, theirs)
+        current = _current(path)
+        if (current is not None and os.path.basename(current) == ours) or _ours_file(path) is not None:
+            links.append(Link(path, current or DESCRIPTIONS.get(how, ours), "remove"))
+        elif os.path.lexists(path):
+            links.append(Link(path, current or "", "foreign"))
+        else:
+            links.append(Link(path, "", "absent"))
+    return links
+
+
+def uninstall(prefix: str) -> List[Link]:
+    """Remove the names ``install`` made in ``prefix`` (anything else there is left alone)."""
+    links = plan_uninstall(prefix)
+    for link in links:
+        if link.action != "remove":
+            continue
+        try:
+            os.unlink(link.path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise InputError(f"cannot remove {link.path}: {os.strerror(exc.errno or 0).lower()}") from None
+    return links

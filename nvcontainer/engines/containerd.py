@@ -1,6 +1,13 @@
 """containerd's config.toml (versions 1, 2 and 3): add a runc-v2 runtime running our shim.
 
-The edit is made with tomlkit, so comments, ordering and formatting of everything we do not touch
+Two ways, as nvidia-ctk 1.20: by default (``drop_in``) a drop-in file
+``/etc/containerd/conf.d/99-nvidia.toml`` is generated and the main config gets
+``imports = ["/etc/containerd/conf.d/*.toml"]`` (``add_import``, an in-place edit).  containerd
+before 2.1 merges imported files plugin by plugin (a drop-in's CRI plugin table *replaces* the main
+file's), so the drop-in carries the main file's whole CRI plugin table with the runtime added.
+Version-1 files, and ``--drop-in-config=""``, are edited in place (``edit``).
+
+The in-place edit is made with tomlkit, so comments, ordering and formatting of everything we do not touch
 survive byte for byte; the new table goes after the runtimes already there, and comments or blank
 lines that stood in front of the next table header still stand in front of it.
 Version: no file, or one with no keys → 2; a file without ``version`` → 1.
@@ -12,16 +19,18 @@ is set.  An entry that already says exactly that is left alone, so a second run 
 from __future__ import annotations
 
 import copy
+import os
 
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT, Comment, Table, Whitespace
 
+from nvcontainer.engines import dropin
 from nvcontainer.engines.files import ConfigFileError
 
 TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
 if TYPE_CHECKING:
-    from typing import Any, List, Optional, Tuple
+    from typing import Any, Dict, List, Optional, Tuple
 
 DEFAULT_PATH = "/etc/containerd/config.toml"
 CRI_PLUGINS = {1: "cri", 2: "io.containerd.grpc.v1.cri", 3: "io.containerd.cri.v1.runtime"}
@@ -55,8 +64,7 @@ def cri_tables(doc: Any, version: int, path: str) -> Tuple[Any, Any, Any]:
 
 def template_names(default: Optional[str]) -> List[str]:
     """Runtimes whose settings the new one copies, first found wins (engine.GetLowLevelRuntimes)."""
-    names = [default] if default and not default.startswith("nvidia") else []
-    return [*names, "runc", "crun"]
+    return dropin.template_names(default)
 
 
 def _trailing_at(table: Any) -> int:
@@ -177,3 +185,70 @@ def _indent_like(item: Any, indent: Optional[str]) -> None:
 
 def _plain(item: Any) -> Any:
     return item.unwrap() if hasattr(item, "unwrap") else item
+
+
+def source_version(text: Optional[str], path: str) -> int:
+    """The config version of ``text`` (no file or no keys: 2; no ``version``: 1)."""
+    return version_of(dropin.load(text, path), path)
+
+
+def import_pattern(drop_in_path: str) -> str:
+    """What the main config imports: every ``.toml`` of the drop-in's directory (as nvidia-ctk)."""
+    return os.path.join(os.path.dirname(drop_in_path), "*.toml")
+
+
+def drop_in(source_text: Optional[str], *, source: str, name: str, runtime_path: str, set_as_default: bool,
+            enable_cdi: bool = False) -> str:
+    """The drop-in: ``version``, and the source's CRI plugin table with the runtime added.
+
+    As nvidia-ctk's: the runtime copies the first of (default, runc, crun) found, gets
+    ``runtime_type`` when the copy has none, and ``options.BinaryName``; ``default_runtime_name``
+    names it with ``set_as_default`` and is dropped without it when it named it."""
+    data = dropin.load(source_text, source)
+    version = version_of(data, source)
+    plugin = CRI_PLUGINS[version]
+    cri = dropin.table(dropin.table(data, "plugins", source, "plugins"), plugin, source, f"plugins.{plugin}")
+    containerd: Dict[str, Any] = dropin.table(cri, "containerd", source, f"plugins.{plugin}.containerd")
+    runtimes = dropin.table(containerd, "runtimes", source, f"plugins.{plugin}.containerd.runtimes")
+    default = containerd.get("default_runtime_name")
+    runtime = dropin.template(runtimes, default)
+    if runtime is None:
+        runtime = {"runtime_type": RUNTIME_TYPE, "runtime_root": "", "runtime_engine": "",
+                   "privileged_without_host_devices": False}
+    if not runtime.get("runtime_type"):
+        runtime["runtime_type"] = RUNTIME_TYPE
+    options = runtime.get("options")
+    runtime["options"] = dict(options) if isinstance(options, dict) else {}
+    runtime["options"]["BinaryName"] = runtime_path
+    runtimes[name] = runtime
+    containerd["runtimes"] = runtimes
+    if set_as_default:
+        containerd["default_runtime_name"] = name
+    elif default == name:
+        del containerd["default_runtime_name"]
+    cri["containerd"] = containerd
+    if enable_cdi:
+        cri["enable_cdi"] = True
+    return dropin.render({"version": version, "plugins": {plugin: cri}}, source)
+
+
+def add_import(old: Optional[str], *, path: str, pattern: str, version: int) -> str:
+    """The main config with ``pattern`` in its top-level ``imports`` (edited in place; unchanged
+    when it is there already).  An empty or missing file also gets ``version``."""
+    try:
+        doc = tomlkit.parse(old or "")
+    except TOMLKitError as exc:
+        raise ConfigFileError(f"{path}: invalid TOML: {exc}") from None
+    imports = doc.get("imports")
+    if imports is not None and (not isinstance(imports, list) or not all(isinstance(i, str) for i in imports)):
+        raise ConfigFileError(f"{path}: 'imports' is not a list of strings")
+    if imports is not None and pattern in imports:
+        return old or ""
+    if not doc:
+        doc["version"] = version
+    if imports is None:
+        doc["imports"] = [pattern]
+    else:
+        imports.append(pattern)
+    text = tomlkit.dumps(doc)
+    return text if text.endswith("\n") else text + "\n"

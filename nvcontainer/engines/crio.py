@@ -1,8 +1,13 @@
-"""CRI-O: a drop-in file declaring our runtime (``/etc/crio/crio.conf.d/99-nvidia.toml``).
+"""CRI-O: our runtime in a drop-in file (``/etc/crio/crio.conf.d/99-nvidia.toml``).
 
-``[crio.runtime.runtimes.<name>]`` gets ``runtime_path`` and ``runtime_type = "oci"``, and
-``crio.runtime.default_runtime`` names it when asked.  An existing drop-in is edited with tomlkit,
-so whatever else it holds survives as written.
+As nvidia-ctk 1.20: the main config (``/etc/crio/crio.conf``, or ``crio status config``) is only
+read; ``drop_in`` generates ``[crio.runtime.runtimes.<name>]`` as a copy of the first of (the
+default runtime unless it is an ``nvidia*`` one, runc, crun) found there -- ``monitor_path``,
+``runtime_root``, ``allowed_annotations`` and the rest -- with ``runtime_path`` ours and
+``runtime_type = "oci"``, and ``crio.runtime.default_runtime`` naming it when asked.
+CRI-O reads every file of ``crio.conf.d`` in lexical order, so nothing else is left there
+(``files``).  With ``--drop-in-config=""`` the file named by ``--config`` is edited in place
+(``edit``: tomlkit, whatever else it holds survives as written).
 """
 
 from __future__ import annotations
@@ -10,13 +15,15 @@ from __future__ import annotations
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
+from nvcontainer.engines import dropin
 from nvcontainer.engines.files import ConfigFileError
 
 TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
 if TYPE_CHECKING:
-    from typing import Any, Optional
+    from typing import Any, Dict, Optional
 
-DEFAULT_PATH = "/etc/crio/crio.conf.d/99-nvidia.toml"
+DEFAULT_PATH = "/etc/crio/crio.conf"
+DEFAULT_DROP_IN = "/etc/crio/crio.conf.d/99-nvidia.toml"
 
 
 def _table(parent: Any, key: str, path: str) -> Any:
@@ -43,3 +50,18 @@ def edit(old: Optional[str], *, path: str, name: str, runtime_path: str, set_as_
         return tomlkit.dumps(doc)
     except (TOMLKitError, ValueError, TypeError) as exc:
         raise ConfigFileError(f"{path}: cannot edit: {exc}") from None
+
+
+def drop_in(source_text: Optional[str], *, source: str, name: str, runtime_path: str, set_as_default: bool) -> str:
+    """The drop-in for ``name``, from the source config's text."""
+    data = dropin.load(source_text, source)
+    runtime_table = dropin.table(dropin.table(data, "crio", source, "crio"), "runtime", source, "crio.runtime")
+    runtimes = dropin.table(runtime_table, "runtimes", source, "crio.runtime.runtimes")
+    entry = dropin.template(runtimes, runtime_table.get("default_runtime")) or {}
+    entry["runtime_path"] = runtime_path
+    entry["runtime_type"] = "oci"
+    section: Dict[str, Any] = {}
+    if set_as_default:
+        section["default_runtime"] = name
+    section["runtimes"] = {name: entry}
+    return dropin.render({"crio": {"runtime": section}}, source)

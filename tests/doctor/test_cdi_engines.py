@@ -61,7 +61,8 @@ def test_cdi_specs_fresh_stale_missing_broken(sim_driver: SimulatedDriver, tmp_p
     assert stale["ok"] is False
     assert stale["summary"] == (f"CDI spec {specs / 'stale.yaml'} is stale: made for driver 535.104.05, "
                                 "installed driver is 550.54.15")
-    assert f"cdi generate --output={specs / 'stale.yaml'}" in stale["fix"]
+    # the driver is elsewhere: the fix names the flag `nvc-ctk cdi generate` takes for it (issue 19.7)
+    assert f"`nvc-ctk cdi generate --driver-root={root} --output={specs / 'stale.yaml'}`" in stale["fix"]
     missing = by_file[str(specs / "missing.yaml")]
     assert missing["ok"] is False
     assert missing["summary"] == (f"CDI spec {specs / 'missing.yaml'} is stale: 1 file(s) it names do not exist "
@@ -151,3 +152,21 @@ def test_engines_found_on_path_only(tmp_path: Path) -> None:
     assert "does not exist" in checks[1].summary
     assert is_our_runtime("/usr/local/bin/nvidia-container-runtime.cdi")
     assert not is_our_runtime("/usr/bin/runc")
+
+
+def test_crio_drop_ins_are_every_file_and_stale_copies_fail(tmp_path: Path) -> None:
+    """CRI-O reads every file of crio.conf.d (the 99-nvidia.toml nvc-ctk writes included; the
+    doctor looked only at *.conf), and a 99-nvidia.toml.bak there is configuration too."""
+    crio = tmp_path / "crio.conf"
+    crio.write_text("[crio.runtime]\n")
+    drop_ins = tmp_path / "crio.conf.d"
+    drop_ins.mkdir()
+    (drop_ins / "99-nvidia.toml").write_text(
+        '[crio.runtime.runtimes.nvidia]\nruntime_path = "/usr/bin/nvc-container-runtime"\n')
+    files = EngineFiles(crio_config=str(crio))
+    check = engine_check("crio", "/usr/bin/crio", files)
+    assert check.ok is True and str(drop_ins / "99-nvidia.toml") in check.summary
+    (drop_ins / "99-nvidia.toml.bak").write_text('[crio.runtime.runtimes.nvidia]\nruntime_path = "/old"\n')
+    stale = engine_check("crio", "/usr/bin/crio", files)
+    assert stale.ok is False and str(drop_ins / "99-nvidia.toml.bak") in stale.summary
+    assert stale.fix.startswith("run `nvc-ctk runtime configure --runtime=crio` again (it removes them)")

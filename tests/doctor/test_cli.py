@@ -41,7 +41,9 @@ def test_text_report_and_exit_status(sim_driver: SimulatedDriver, tmp_path: Path
     failures = [i for i, line in enumerate(lines) if line.startswith("✗ ")]
     assert [lines[i] for i in failures] == [lines[failures[0]]]
     assert lines[failures[0]].startswith("✗ 12 of 12 NVIDIA device nodes have no /dev/char link")
-    assert lines[failures[0] + 1].startswith("    fix: create them with `nvidia-ctk system create-dev-char-symlinks")
+    assert lines[failures[0] + 1].startswith(
+        f"    fix: create them with `nvc-ctk system create-dev-char-symlinks --driver-root={sim_driver.root}` "
+        "(as `nvidia-ctk system create-dev-char-symlinks`)")
     assert lines[0] == f"✓ NVIDIA kernel module {sim_driver.topology.driver_version} is loaded"
     assert "- docker: not installed" in lines
     assert all(line[:2] in ("✓ ", "✗ ", "- ") or line.startswith("    fix: ") for line in lines)

@@ -23,7 +23,12 @@ def ctk(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def configure(engine: str, path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return ctk("runtime", "configure", f"--runtime={engine}", f"--config={path}", f"--runtime-path={SHIM}", *extra)
+    """Edit ``path`` in place (``--drop-in-config=''``, never the default drop-in under /etc) unless
+    ``extra`` names a drop-in."""
+    in_place = [] if engine == "docker" or any(a.startswith("--drop-in-config") for a in extra) else \
+        ["--drop-in-config="]
+    return ctk("runtime", "configure", f"--runtime={engine}", f"--config={path}", f"--runtime-path={SHIM}",
+               *in_place, *extra)
 
 
 def load_toml(text: str) -> Dict[str, Any]:

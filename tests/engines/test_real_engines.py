@@ -65,15 +65,16 @@ def test_dockerd_lists_our_runtime_as_default(tmp_path: Path) -> None:
     assert proc.returncode is not None
 
 
-@pytest.mark.parametrize("source", ["default", "v1"])
+@pytest.mark.parametrize("source", ["default", "v1", "drop-in"])
 def test_containerd_loads_our_runtime(tmp_path: Path, source: str) -> None:
     config = tmp_path / "config.toml"
-    if source == "default":
-        text = subprocess.run(["containerd", "config", "default"], capture_output=True, text=True, check=True).stdout
-    else:
+    if source == "v1":
         text = variant(1).replace('snapshotter = \'overlayfs\'', "snapshotter = 'native'")
+    else:
+        text = subprocess.run(["containerd", "config", "default"], capture_output=True, text=True, check=True).stdout
     config.write_text(text)
-    out = ctk("runtime", "configure", "--runtime=containerd", f"--config={config}", "--set-as-default")
+    drop_in = f"--drop-in-config={tmp_path}/conf.d/99-nvidia.toml" if source == "drop-in" else "--drop-in-config="
+    out = ctk("runtime", "configure", "--runtime=containerd", f"--config={config}", drop_in, "--set-as-default")
     assert out.returncode == 0, out.stderr
     sock = f"{tmp_path}/containerd.sock"
 

@@ -60,6 +60,7 @@ def test_eight_concurrent_runs_all_succeed(tmp_path: Path, engine: str, name: st
     path = tmp_path / name
     path.write_text('{"log-level": "warn"}' if engine == "docker" else "version = 2\n")
     procs = [subprocess.Popen([*CTK, "runtime", "configure", f"--runtime={engine}", f"--config={path}",
+                               *(["--drop-in-config="] if engine != "docker" else []),
                                f"--runtime-name=r{i}", "--runtime-path=/x"], stderr=subprocess.PIPE, cwd=str(REPO))
              for i in range(8)]
     assert [p.wait() for p in procs] == [0] * 8
@@ -100,7 +101,8 @@ def test_disk_full_leaves_the_file_intact(tmp_path: Path, engine: str, name: str
         chmod 640 {small}/{name}
         dd if=/dev/zero of={small}/fill bs=1k count=64 2>/dev/null || true
         {sys.executable} -m cli.ctk runtime configure --runtime={engine} --config={small}/{name} \\
-            --runtime-path=/x > {tmp_path}/out 2>&1 || echo "rc=$?" >> {tmp_path}/out
+            {"" if engine == "docker" else "--drop-in-config="} --runtime-path=/x \\
+            > {tmp_path}/out 2>&1 || echo "rc=$?" >> {tmp_path}/out
         cat {small}/{name} > {tmp_path}/after
         stat -c %a {small}/{name} > {tmp_path}/mode
         ls -a {small} > {tmp_path}/listing
