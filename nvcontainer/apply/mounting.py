@@ -33,6 +33,8 @@ TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.rec
 if TYPE_CHECKING:
     from typing import Callable, Dict, Optional, Set, Tuple
 
+TMPFS_FLAGS = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC  # the original's remount of its tmpfs
+MAX_PROC_FILE = 1 << 20  # params, version, registry: a few KiB each
 _KIND_TYPES = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "chardev": stat.S_IFCHR, "socket": stat.S_IFSOCK}
 
 
@@ -74,7 +76,6 @@ class Applier:
         self.rootfs = rootfs
         self.owner = owner
         self.journal = Journal(rootfs)
-        self._tmpfs: list = []  # (mount fd, Tmpfs) to remount read-only at the end
         self._checked: Set[int] = set()  # ids of mounts known not to propagate to peers
 
     # -- targets ------------------------------------------------------------------------------------
@@ -106,7 +107,7 @@ class Applier:
         fd = self._target(parent, "dir")
         try:
             self._no_propagation(fd)
-            self.journal.mounted(mounts.tmpfs_mount_fd(fd, 0o555))
+            self.journal.mounted(mounts.tmpfs_mount_fd(fd, 0o555, TMPFS_FLAGS))
         finally:
             os.close(fd)
         log.info("mounted a tmpfs on %s (no driver entry in procfs)", parent)
@@ -135,33 +136,37 @@ class Applier:
 
     # -- steps --------------------------------------------------------------------------------------
     def tmpfs(self, t: Tmpfs) -> None:
+        """Mount ``t`` as the original leaves it: writable (in the container's namespace only; no
+        byte reaches a host file) and ``nosuid,nodev,noexec`` from the start, so nothing in it can
+        be run or opened as a device; then write its files through the new mount's descriptor."""
         fd = self._dir_target(t.target)
         try:
             self._no_propagation(fd)
-            mfd = mounts.tmpfs_mount_fd(fd, t.mode)
+            mfd = mounts.tmpfs_mount_fd(fd, t.mode, TMPFS_FLAGS)
         except OSError as exc:
             raise _os_error(exc, f"mount operation failed: tmpfs on {t.target}") from None
         finally:
             os.close(fd)
         self.journal.mounted(mfd)
-        self._tmpfs.append((mfd, t))
+        umask = _umask()
         for f in t.files:
             data = f.content
+            mode = f.mode
             if data is None and f.source is not None:
-                try:
-                    with open(f.source, encoding="utf-8", errors="surrogateescape") as src:
-                        data = src.read()
-                except FileNotFoundError:
+                read = _read_source(f.source)
+                if read is None:
                     continue  # e.g. no registry file: the original skips it
-                except OSError as exc:
-                    raise _os_error(exc, f"open failed: {f.source}") from None
+                data, source_mode = read
                 for old, new in f.substitutions:
                     data = data.replace(old, new)
+                if mode is None:
+                    mode = source_mode
+            perm = (0o444 if mode is None else mode) & 0o777 & ~umask
             out = os.open(f.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                          f.mode, dir_fd=mfd)
+                          perm, dir_fd=mfd)
             try:
                 os.write(out, (data or "").encode("utf-8", "surrogateescape"))
-                os.fchmod(out, f.mode)
+                os.fchmod(out, perm)
             finally:
                 os.close(out)
         log.info("mounted tmpfs %s with %d files", t.target, len(t.files))
@@ -200,9 +205,39 @@ class Applier:
             os.close(dir_fd)
         log.info("symlinked %s -> %s", path, target)
 
-    def seal(self) -> None:
-        for mfd, _t in self._tmpfs:
-            mounts.remount_fd(mfd, readonly=True, nosuid=True, nodev=True, noexec=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _read_source(path: str) -> Optional[Tuple[str, int]]:
+    """The text and permission bits of a driver /proc file (None: it does not exist)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise _os_error(exc, f"open failed: {path}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise MountError(f"unexpected source file mode {stat.S_IFMT(st.st_mode):o} for {path}")
+        chunks = []
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if sum(map(len, chunks)) > MAX_PROC_FILE:
+                raise MountError(f"file too large: {path}")
+    except OSError as exc:
+        raise _os_error(exc, f"read failed: {path}") from None
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode("utf-8", "surrogateescape"), stat.S_IMODE(st.st_mode)
 
 
 def _mountinfo_entry(mnt_id: int) -> Optional[Tuple[str, bool]]:
@@ -227,7 +262,6 @@ def apply_plan(plan: Plan, rootfs: str, owner: Owner, after: Optional[Callable[[
             applier.bind(m)
         for s in plan.symlinks:
             applier.symlink(s.path, s.target)
-        applier.seal()
         if after is not None:
             after()
     except BaseException as exc:
