@@ -11,6 +11,8 @@ from typing import List, Optional, Sequence, Tuple
 
 import typer
 
+from cli.context import usage_option, version_option
+
 COLUMNS = ("DEVICE", "UUID", "CONTAINER", "PID", "ACCESS", "SINCE")
 
 
@@ -36,6 +38,8 @@ def register(app: typer.Typer) -> None:
         state_dir: Optional[str] = typer.Option(
             None, "--state-dir", metavar="DIR",
             help="Allocation registry (default: $NVC_STATE_DIR or /run/nvcontainer/allocations)."),
+        version: bool = version_option(),
+        usage: bool = usage_option(),
     ) -> None:
         """List the GPUs held by running containers (shared or exclusive, and since when)."""
         from nvcontainer.allocation import holdings
