@@ -58,7 +58,7 @@ class Request(Record):
     no_pivot: bool = False
     exclusive: bool = False  # GPUs nobody else holds, and nobody else gets while held
     container_id: Optional[str] = None  # the allocation record's name (default: the pid)
-    state_dir: Optional[str] = None  # allocation registry (default: $NVC_STATE_DIR, /run/nvcontainer/allocations)
+    state_dir: Optional[str] = None  # allocation registry (default: see nvcontainer.allocation.state_dir)
 
 
 class Result(Record):

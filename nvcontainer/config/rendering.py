@@ -36,6 +36,7 @@ OMITTED_AT_DEFAULT: FrozenSet[str] = frozenset({
     "nvidia-container-runtime.modes.csv.compat-container-root",
     "nvidia-container-runtime.modes.jit-cdi",
     "features",
+    "nvcontainer",  # ours: not in the toolkit's file
 })
 
 
