@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import re
 from typing import List, Optional
 
 import typer
 
-from cli.context import GlobalOptions
+from cli.context import GlobalOptions, usage_option, version_option
+from nvcontainer.errors import InputError
 
 CAPABILITY_FLAGS = ("utility", "compute", "video", "graphics", "display", "ngx", "compat32")
+
+
+_PID = re.compile(r"[ \t\n\v\f\r]*[+-]?[0-9]+")  # strtoimax: leading space, a sign, decimal digits
+
+
+def parse_pid(text: Optional[str]) -> Optional[int]:
+    """``--pid`` as the original reads it; a value <= 0 means standalone (None), as there."""
+    if text is None:
+        return None
+    if not _PID.fullmatch(text):
+        raise InputError("parse pid failed: invalid argument")
+    value = int(text)
+    if not -(2**31) <= value <= 2**31 - 1:  # what fits a pid_t
+        raise InputError("parse pid failed: numerical result out of range")
+    return value if value > 0 else None
 
 
 def register(app: typer.Typer) -> None:
@@ -16,7 +33,7 @@ def register(app: typer.Typer) -> None:
     def configure(
         ctx: typer.Context,
         rootfs: str = typer.Argument(..., metavar="ROOTFS", help="The container's root filesystem (absolute)."),
-        pid: Optional[int] = typer.Option(None, "--pid", "-p", metavar="PID", help="Container PID."),
+        pid: Optional[str] = typer.Option(None, "--pid", "-p", metavar="PID", help="Container PID."),
         device: Optional[List[str]] = typer.Option(
             None, "--device", "-d", metavar="ID", help="Device UUID(s) or index(es) to isolate."),
         require: Optional[List[str]] = typer.Option(
@@ -54,6 +71,8 @@ def register(app: typer.Typer) -> None:
         exclusive: bool = typer.Option(
             False, "--exclusive",
             help="Only GPUs no other container holds, and none of them for others while held (see nvc-cli ps)."),
+        version: bool = version_option(),
+        usage: bool = usage_option(),
     ) -> None:
         """Configure a container with GPU support by exposing device drivers to it.
 
@@ -68,6 +87,7 @@ def register(app: typer.Typer) -> None:
         from nvcontainer.discovery import DriverOptions
 
         opts: GlobalOptions = ctx.obj
+        container_pid = parse_pid(pid)
         flags = dict(utility=utility, compute=compute, video=video, graphics=graphics, display=display,
                      ngx=ngx, compat32=compat32)
         request = conf.Request(
@@ -83,5 +103,5 @@ def register(app: typer.Typer) -> None:
                                  options=driver_options)
             typer.echo(render.to_json(the_plan), nl=False)
             return
-        conf.configure(request, pid=pid, root=opts.root, ldcache=opts.ldcache, dev_root=opts.dev_root,
+        conf.configure(request, pid=container_pid, root=opts.root, ldcache=opts.ldcache, dev_root=opts.dev_root,
                        options=driver_options)

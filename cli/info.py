@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from cli.context import GlobalOptions
+from cli.context import GlobalOptions, usage_option, version_option
+from nvcontainer.errors import InputError
 
 
 def register(app: typer.Typer) -> None:
@@ -13,8 +14,12 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         csv: bool = typer.Option(False, "--csv", help="Output in CSV format."),
         as_json: bool = typer.Option(False, "--json", help="Output the whole snapshot as JSON (MIG included)."),
+        version: bool = version_option(),
+        usage: bool = usage_option(),
     ) -> None:
         """Report information about the driver and devices."""
+        if csv and as_json:
+            raise InputError("--csv and --json cannot be used together")
         from cli import render
         from nvcontainer.discovery import discover
 

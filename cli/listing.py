@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from cli.context import GlobalOptions
+from cli.context import GlobalOptions, usage_option, version_option
 
 
 def register(app: typer.Typer) -> None:
@@ -31,11 +31,14 @@ def register(app: typer.Typer) -> None:
         no_fabricmanager: bool = typer.Option(
             False, "--no-fabricmanager", help="Don't include the NVIDIA fabricmanager socket."),
         no_gsp_firmware: bool = typer.Option(False, "--no-gsp-firmware", help="Don't include GSP Firmware."),
-        as_json: bool = typer.Option(False, "--json", help="Output as JSON, grouped by kind."),
+        as_json: bool = typer.Option(
+            False, "--json", help='Output the listed paths as JSON: {"paths": [...]}, in the same order.'),
         docker_args: bool = typer.Option(
             False, "--docker-args",
             help="Print, one per line, the plain `docker run` flags (--device=HOST:CTR, -v=HOST:CTR:ro) "
                  "giving the selected devices the utility and compute parts."),
+        version: bool = version_option(),
+        usage: bool = usage_option(),
     ) -> None:
         """List driver components."""
         from cli import render

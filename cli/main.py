@@ -1,31 +1,36 @@
 """``nvc-cli``: the typer application, its global options, and the one place errors are printed.
 
 Global options precede the command, as with nvidia-container-cli:
-``nvc-cli --root DIR --debug FILE info``.  Every ``NvcError`` becomes one line
-``nvc-cli: <stage> error: <message>`` on stderr and exit status 1, never a traceback.
+``nvc-cli --root DIR --debug FILE info``; short options belong to the command they follow
+(``cli.argv``).  Every ``NvcError`` becomes one line ``nvc-cli: <stage> error: <message>`` on
+stderr and exit status 1, never a traceback; a command line that cannot be parsed gets argp's two
+lines (``cli.argv``), also with status 1.
 """
 
 from __future__ import annotations
 
 import os
-import platform
 import sys
-from typing import List, Optional
+from typing import Any, List, Optional, Sequence
 
 import typer
 
 try:  # typer >= 0.26 vendors click
+    from typer._click import core as click_core
     from typer._click import exceptions as click_exceptions
 except ImportError:  # pragma: no cover - older typer
+    from click import core as click_core  # type: ignore[no-redef]
     from click import exceptions as click_exceptions  # type: ignore[no-redef]
 
-import nvcontainer
-from cli.context import GlobalOptions
-from nvcontainer.errors import LibraryLoadError, NvcError
+from cli import argv as argp
+from cli.context import GlobalOptions, usage_option, version_callback
+from nvcontainer.errors import InputError, LibraryLoadError, NvcError
 
 PROG = "nvc-cli"
+HELP_NAMES = ("-h", "-?", "--help")  # -? is argp's; -h ours
 
-def make_app(name: str, help_text: str) -> typer.Typer:
+
+def make_app(name: str, help_text: str, help_names: Sequence[str] = ("-h", "--help")) -> typer.Typer:
     """A typer app with the settings every nvcontainer front end shares."""
     return typer.Typer(
         name=name,
@@ -33,25 +38,11 @@ def make_app(name: str, help_text: str) -> typer.Typer:
         no_args_is_help=True,
         add_completion=True,
         pretty_exceptions_enable=False,
-        context_settings={"help_option_names": ["-h", "--help"]},
+        context_settings={"help_option_names": list(help_names)},
     )
 
 
-app = make_app(PROG, "Command line utility for manipulating NVIDIA GPU containers.")
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(
-            f"cli-version: {nvcontainer.__version__}\n"
-            f"lib-version: {nvcontainer.__version__}\n"
-            f"build date: n/a (python package)\n"
-            f"build revision: n/a\n"
-            f"build compiler: {platform.python_implementation()} {platform.python_version()}\n"
-            f"build platform: {platform.machine()}\n"
-            f"build flags: n/a"
-        )
-        raise typer.Exit()
+app = make_app(PROG, "Command line utility for manipulating NVIDIA GPU containers.", HELP_NAMES)
 
 
 @app.callback()
@@ -73,21 +64,31 @@ def main(
     no_pivot: bool = typer.Option(False, "--no-pivot", "-n", help="Do not use pivot_root (ldconfig sandbox)."),
     no_create_imex_channels: bool = typer.Option(
         False, "--no-create-imex-channels", help="Don't automatically create IMEX channel device nodes."),
-    version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
+    version: bool = typer.Option(False, "--version", "-V", callback=version_callback, is_eager=True,
                                  help="Print program version."),
+    usage: bool = usage_option(),
 ) -> None:
     """Command line utility for manipulating NVIDIA GPU containers."""
     if debug is None:
         debug = os.environ.get("NVC_DEBUG_FILE") or None
     if debug:
-        from nvcontainer.log import attach_debug_file
-
-        attach_debug_file(debug)
+        _attach_debug(debug)
     if root is None:
         root, ldcache = _config_defaults(ldcache)
     ctx.obj = GlobalOptions(root=root, dev_root=dev_root, ldcache=ldcache, debug=debug, user=user,
                             load_kmods=load_kmods, no_pivot=no_pivot,
                             no_create_imex_channels=no_create_imex_channels)
+
+
+def _attach_debug(path: str) -> None:
+    """The debug log, or one line naming it (the original silently logs nothing)."""
+    from nvcontainer.log import attach_debug_file
+
+    try:
+        attach_debug_file(path)
+    except OSError as exc:
+        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        raise InputError(f"debug log {path}: {reason}") from None
 
 
 def _config_defaults(ldcache: Optional[str]) -> tuple[str, Optional[str]]:
@@ -123,14 +124,6 @@ def register_modules(the_app: typer.Typer, names: tuple[str, ...]) -> None:
         module.register(the_app)
 
 
-def _normalize(argv: List[str]) -> List[str]:
-    """``--user`` takes an optional value (``--user`` alone = the caller's ids), as in the original."""
-    out = []
-    for arg in argv:
-        out.append("--user=" if arg in ("--user", "-u") else arg)
-    return out
-
-
 def _no_driver_hint(exc: NvcError) -> Optional[str]:
     if isinstance(exc, LibraryLoadError) and "libnvidia-ml.so.1" in exc.message:
         return (f"{PROG}: hint: no NVIDIA driver was found on this machine; point --root at a driver root, "
@@ -138,14 +131,62 @@ def _no_driver_hint(exc: NvcError) -> Optional[str]:
     return None
 
 
+def _ordered_help_names() -> None:
+    """click lists the help option's names in a set's (hash-seeded) order: keep ours (``-h,-?``)."""
+    names = getattr(click_core.Command, "get_help_option_names", None)
+    if names is None or getattr(names, "nvc_patched", False):
+        return
+
+    def get_help_option_names(self: Any, ctx: Any) -> List[str]:
+        left = set(names(self, ctx))
+        return [name for name in ctx.help_option_names if name in left]
+
+    get_help_option_names.nvc_patched = True  # type: ignore[attr-defined]
+    click_core.Command.get_help_option_names = get_help_option_names  # type: ignore[method-assign]
+
+
 def run(argv: Optional[List[str]] = None) -> None:
     """Console-script entry point."""
     _register()
-    invoke(app, PROG, _normalize(list(sys.argv[1:] if argv is None else argv)))
+    _ordered_help_names()
+    invoke(app, PROG, argp.normalize(list(sys.argv[1:] if argv is None else argv)), argp_errors=True)
 
 
-def invoke(the_app: typer.Typer, prog: str, argv: Optional[List[str]] = None) -> None:
-    """Run a typer app with nvcontainer's error contract: one line ``<prog>: <stage> error: ...``, exit 1."""
+def _argp_lines(exc: Any, prog: str, args: Sequence[str]) -> List[str]:
+    """What NVIDIA's argp prints for a command line click could not parse (see ``cli.argv``)."""
+    ctx = exc.ctx
+    if ctx is not None:
+        path = ctx.command_path
+    else:  # click's option parser gives no context: the option is the last argument, whose is it?
+        _, at = argp.split(args)
+        path = f"{prog} {args[at]}" if at < len(args) - 1 else prog
+    if isinstance(exc, click_exceptions.NoSuchOption):
+        name = exc.option_name
+        written = next((a for a in args if a.startswith(name + "=")), None)
+        first = argp.option_error(path, name, written)
+    elif isinstance(exc, click_exceptions.BadOptionUsage):
+        name = exc.option_name
+        if "does not take a value" in exc.message:
+            first = f"{path}: option '{name}' doesn't allow an argument"
+        else:
+            first = argp.missing_value(path, name)
+    else:  # a missing ROOTFS, no such command: argp_usage()
+        if ctx is not None and hasattr(ctx.command, "commands"):
+            arguments = "COMMAND [ARG...]"
+        elif ctx is not None:
+            arguments = " ".join((p.metavar or p.name or "").upper() for p in ctx.command.params
+                                 if p.param_type_name == "argument")
+        else:
+            arguments = ""
+        first = argp.short_usage(path, arguments)
+    return [first, argp.try_line(path)]
+
+
+def invoke(the_app: typer.Typer, prog: str, argv: Optional[List[str]] = None, *, argp_errors: bool = False) -> None:
+    """Run a typer app with nvcontainer's error contract: one line ``<prog>: <stage> error: ...``, exit 1.
+
+    ``argp_errors``: a command line that cannot be parsed gets argp's two lines (nvc-cli).
+    """
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         # Without standalone mode click returns a command's typer.Exit code instead of exiting.
@@ -167,7 +208,12 @@ def invoke(the_app: typer.Typer, prog: str, argv: Optional[List[str]] = None) ->
         print(exc.format_message(), file=sys.stderr)
         sys.exit(1)
     except click_exceptions.ClickException as exc:
-        print(f"{prog}: input error: {exc.format_message()}", file=sys.stderr)
+        usage = isinstance(exc, click_exceptions.UsageError) and not isinstance(exc, click_exceptions.BadParameter)
+        if argp_errors and (usage or isinstance(exc, click_exceptions.MissingParameter)):
+            for line in _argp_lines(exc, prog, args):
+                print(line, file=sys.stderr)
+        else:
+            print(f"{prog}: input error: {exc.format_message()}", file=sys.stderr)
         sys.exit(1)
     sys.exit(rc if isinstance(rc, int) else 0)
 

@@ -1,7 +1,10 @@
 """``nvc-cli ps``: which running container holds which GPU, since when, shared or exclusive.
 
-Reads the allocation registry (``nvcontainer.allocation``); records of exited containers are
-reclaimed on the way.  One row per held device, like ``docker ps``; ``--json`` prints the records.
+Reads the allocation registry (``nvcontainer.allocation``; where: ``--state-dir``, else
+``$NVC_STATE_DIR``, else config.toml's ``nvcontainer.state-dir``); records of exited containers are
+reclaimed on the way.  One row per held unit, like ``docker ps``, in the units ``auto`` counts:
+KIND ``gpu`` (a whole GPU, ``auto:N``) or ``mig`` (a MIG device, ``auto:mig:N``); ``--json``
+prints the records.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from typing import List, Optional, Sequence, Tuple
 
 import typer
 
-COLUMNS = ("DEVICE", "UUID", "CONTAINER", "PID", "ACCESS", "SINCE")
+from cli.context import usage_option, version_option
+
+COLUMNS = ("DEVICE", "KIND", "UUID", "CONTAINER", "PID", "ACCESS", "SINCE")
 
 
 def _label_key(label: str) -> Tuple[int, ...]:
@@ -35,7 +40,10 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Output the allocation records as JSON."),
         state_dir: Optional[str] = typer.Option(
             None, "--state-dir", metavar="DIR",
-            help="Allocation registry (default: $NVC_STATE_DIR or /run/nvcontainer/allocations)."),
+            help="Allocation registry (default: $NVC_STATE_DIR, else config.toml's nvcontainer.state-dir, "
+                 "else /run/nvcontainer/allocations)."),
+        version: bool = version_option(),
+        usage: bool = usage_option(),
     ) -> None:
         """List the GPUs held by running containers (shared or exclusive, and since when)."""
         from nvcontainer.allocation import holdings
@@ -47,7 +55,7 @@ def register(app: typer.Typer) -> None:
         rows: List[Tuple[str, ...]] = []
         for record in records:
             for unit in record.units:
-                rows.append((unit.label or "-", unit.uuid, record.holder, str(record.owner.pid), record.access,
-                             record.since))
-        rows.sort(key=lambda r: (_label_key(r[0]), r[5], r[2]))
+                rows.append((unit.label or "-", unit.kind, unit.uuid, record.holder, str(record.owner.pid),
+                             record.access, record.since))
+        rows.sort(key=lambda r: (_label_key(r[0]), r[6], r[3]))
         typer.echo(table(rows), nl=False)

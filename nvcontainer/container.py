@@ -59,7 +59,7 @@ class Request(Record):
     no_pivot: bool = False
     exclusive: bool = False  # GPUs nobody else holds, and nobody else gets while held
     container_id: Optional[str] = None  # the allocation record's name (default: the pid)
-    state_dir: Optional[str] = None  # allocation registry (default: $NVC_STATE_DIR, /run/nvcontainer/allocations)
+    state_dir: Optional[str] = None  # allocation registry (default: see nvcontainer.allocation.state_dir)
     timeout: float = DEFAULT_TIMEOUT  # seconds the work inside the container (mounts, ldconfig) may take
     snapshot: bool = True  # discovery from the driver snapshot when it is still exact (nvcontainer.snapshot)
 

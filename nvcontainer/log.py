@@ -82,12 +82,24 @@ def _formatter() -> logging.Formatter:
 
 
 def attach_debug_file(path: str) -> logging.Handler:
-    """Append debug lines to ``path`` (opened like the original: append, unbuffered lines)."""
-    import logging
+    """Append debug lines to ``path`` (opened like the original: append, unbuffered lines).
 
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(HEADER)
-    handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+    Opened once, without blocking (a FIFO nobody reads is refused, ENXIO, instead of hanging the
+    caller); ``OSError`` when it cannot be opened for writing (missing directory, a directory,
+    /dev/tty without a terminal).
+    """
+    import logging
+    import os
+
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+    try:
+        os.set_blocking(fd, True)
+        stream = os.fdopen(fd, "a", buffering=1, encoding="utf-8", errors="backslashreplace")
+    except BaseException:
+        os.close(fd)
+        raise
+    stream.write(HEADER)
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(_formatter())
     real = _real()
     assert real is not None

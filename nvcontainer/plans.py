@@ -47,17 +47,21 @@ class BindMount(Record):
 
 
 class TmpfsFile(Record):
-    """A file written into a tmpfs: copied from ``source`` (with substitutions) or ``content``."""
+    """A file written into a tmpfs: copied from ``source`` (with substitutions) or ``content``.
+
+    ``mode`` None: the source file's permissions, as the original copies them (both less the umask).
+    """
 
     name: str
     source: Optional[str] = None
     content: Optional[str] = None
     substitutions: Tuple[Tuple[str, str], ...] = ()
-    mode: int = 0o444
+    mode: Optional[int] = None
 
 
 class Tmpfs(Record):
-    """A tmpfs at ``target`` holding ``files``; remounted read-only once everything under it is in place."""
+    """A tmpfs at ``target`` (root directory ``mode``) holding ``files``, mounted as the original
+    leaves it: writable, ``nosuid,nodev,noexec``; it lives in the container's mount namespace only."""
 
     target: str
     mode: int
@@ -106,17 +110,24 @@ def _node_mount(node: DeviceNode) -> BindMount:
     return BindMount(node.host_path, node.path, "chardev", DEVICE_FLAGS, "device", (node.major, node.minor))
 
 
-def app_profile(gpus: Sequence[Gpu]) -> str:
-    """The EGL application profile that makes EGL see only the container's GPUs (by minor)."""
+APP_PROFILE_NAME = "10-container.conf"
+APP_PROFILE_MODE = 0o555
+# The original's text, byte for byte: its parser finds the mask as the first "0x" and reads it
+# as hex ("invalid application profile" otherwise); no newline at the end.
+APP_PROFILE = ('{ "profiles": [{"name": "_container_", "settings": ["EGLVisibleDGPUDevices", 0x%x]}], '
+               '"rules": [{"pattern": [], "profile": "_container_"}]}')
+
+
+def app_profile(gpus: Sequence[Gpu]) -> Optional[str]:
+    """The EGL application profile that makes EGL see only the container's GPUs (bit = minor);
+    None without GPUs, when the original writes no file (its device_mount ORs each GPU's bit into
+    the file, which comes to the same text)."""
+    if not gpus:
+        return None
     mask = 0
     for gpu in gpus:
         mask |= 1 << gpu.minor
-    import json  # only for graphics containers
-
-    return json.dumps({
-        "profiles": [{"name": "_container_", "settings": ["EGLVisibleDGPUDevices", mask]}],
-        "rules": [{"pattern": [], "profile": "_container_"}],
-    }) + "\n"
+    return APP_PROFILE % mask
 
 
 class _Builder:
@@ -158,8 +169,9 @@ def build_plan(driver: Driver, selection: Selection, caps: Capabilities, layout:
                   substitutions=(("ModifyDeviceFiles: 1", "ModifyDeviceFiles: 0"),) if name == "params" else ())
         for name in c.PROC_DRIVER_FILES))]
     if capmod.wants_app_profile(caps):
-        profile = TmpfsFile("10-container.conf", content=app_profile(selection.gpus))
-        tmpfs.append(Tmpfs(c.APP_PROFILE_DIR, 0o555, (profile,)))
+        profile = app_profile(selection.gpus)
+        files = () if profile is None else (TmpfsFile(APP_PROFILE_NAME, content=profile, mode=APP_PROFILE_MODE),)
+        tmpfs.append(Tmpfs(c.APP_PROFILE_DIR, 0o555, files))
 
     for binary in driver.binaries:
         if binary.capability in bin_caps:

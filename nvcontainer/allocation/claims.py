@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from nvcontainer.allocation.picking import auto_count, auto_token, check_units, choose
+from nvcontainer.allocation.picking import auto_request, auto_token, check_units, choose
 from nvcontainer.allocation.processes import PROC
 from nvcontainer.allocation.records import EXCLUSIVE, SHARED, Allocation, Owner, record_key, timestamp
 from nvcontainer.allocation.registry import Registry
@@ -62,13 +62,14 @@ def _merge(old: Sequence[Unit], new: Sequence[Unit]) -> Tuple[Unit, ...]:
 
 def _resolve(driver: Driver, spec: DeviceSpec, others: Sequence[Allocation],
              exclusive: bool) -> Tuple[Tuple[Unit, ...], DeviceSpec]:
-    count = auto_count(spec)
-    if count is None:
+    request = auto_request(spec)
+    if request is None:
         units = selected_units(driver, select_devices(driver, spec))
         check_units(units, others, exclusive)
         return units, spec
+    count, kind = request
     token = auto_token(spec) or "auto"
-    units = choose(candidates(driver), others, count, exclusive, token)
+    units = choose(candidates(driver, kind), others, count, exclusive, token, kind)
     return units, ",".join(u.uuid for u in units)
 
 
@@ -112,7 +113,7 @@ def allocate(driver: Driver, spec: DeviceSpec, owner: Owner, *, exclusive: bool 
         recorded = bool(merged) and allocation != previous
         if recorded:
             registry.write(allocation)
-        return Claim(allocation, devices, bool(merged), previous, state_dir)
+        return Claim(allocation, devices, bool(merged), previous, registry.path)
 
 
 def withdraw(claim: Claim, *, proc: str = PROC) -> None:

@@ -1,4 +1,7 @@
-"""Deciding who gets which unit: ``auto:N`` parsing, ranking, and conflicts with current holders.
+"""Deciding who gets which unit: ``auto`` parsing, ranking, and conflicts with current holders.
+
+``auto:N`` (``auto`` = ``auto:1``) asks for N whole GPUs, ``auto:mig:N`` (``auto:mig`` = one) for N
+MIG devices.
 
 Pure: works on ``Candidate``/``Unit`` values and the live ``Allocation`` records it is given.
 
@@ -13,7 +16,7 @@ Rules:
 from __future__ import annotations
 
 from nvcontainer.allocation.records import Allocation
-from nvcontainer.allocation.units import Candidate, Unit
+from nvcontainer.allocation.units import GPU, KIND_NAMES, MIG, Candidate, Unit
 from nvcontainer.bounds import decimal, shown
 from nvcontainer.errors import DeviceError
 
@@ -41,19 +44,28 @@ def auto_token(spec: DeviceSpec) -> Optional[str]:
     return autos[0]
 
 
-def auto_count(spec: DeviceSpec) -> Optional[int]:
-    """N for ``auto:N`` (``auto`` is ``auto:1``), None for any other spec; DeviceError when malformed."""
+def auto_request(spec: DeviceSpec) -> Optional[Tuple[int, str]]:
+    """(N, kind) for ``auto[:N]`` (whole GPUs) and ``auto:mig[:N]`` (MIG devices), None for any
+    other spec; DeviceError when malformed."""
     token = auto_token(spec)
     if token is None:
         return None
-    text = token.strip().lower()
-    if text == "auto":
-        return 1
-    count = text[len("auto:"):]
-    value = decimal(count, 6)
+    rest = token.strip().lower().split(":")[1:]
+    kind = GPU
+    if rest and rest[0] == MIG:
+        kind, rest = MIG, rest[1:]
+    if not rest:
+        return 1, kind
+    value = decimal(rest[0], 6) if len(rest) == 1 else None
     if value is None or value < 1:
         raise DeviceError(f"{shown(token)}: invalid device count")
-    return value
+    return value, kind
+
+
+def auto_count(spec: DeviceSpec) -> Optional[int]:
+    """N for ``auto:N`` / ``auto:mig:N``, None for any other spec; DeviceError when malformed."""
+    request = auto_request(spec)
+    return None if request is None else request[0]
 
 
 def holders_of(unit: Unit, records: Sequence[Allocation]) -> Tuple[Allocation, ...]:
@@ -69,10 +81,11 @@ def available(unit: Unit, records: Sequence[Allocation], exclusive: bool) -> boo
     return not any(r.exclusive for r in holders)
 
 
-def _count(n: int) -> str:
+def _count(n: int, kind: str = GPU) -> str:
+    one, many = KIND_NAMES[kind]
     if n == 0:
-        return "no GPUs are free"
-    return f"only {n} GPU is free" if n == 1 else f"only {n} GPUs are free"
+        return f"no {many} are free"
+    return f"only {n} {one} is free" if n == 1 else f"only {n} {many} are free"
 
 
 def rank(candidates: Sequence[Candidate], records: Sequence[Allocation] = ()) -> Tuple[Candidate, ...]:
@@ -84,11 +97,12 @@ def rank(candidates: Sequence[Candidate], records: Sequence[Allocation] = ()) ->
 
 
 def choose(candidates: Sequence[Candidate], records: Sequence[Allocation], count: int, exclusive: bool,
-           token: str) -> Tuple[Unit, ...]:
-    """The ``count`` best available units; ``DeviceError("<token>: only K GPUs are free")`` if too few."""
+           token: str, kind: str = GPU) -> Tuple[Unit, ...]:
+    """The ``count`` best available units; ``DeviceError("<token>: only K GPUs are free")`` if too few
+    (``MIG devices`` for ``kind`` mig)."""
     free = [c for c in candidates if available(c.unit, records, exclusive)]
     if len(free) < count:
-        raise DeviceError(f"{token}: {_count(len(free))}")
+        raise DeviceError(f"{token}: {_count(len(free), kind)}")
     return tuple(c.unit for c in rank(free, records)[:count])
 
 

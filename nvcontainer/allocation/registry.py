@@ -7,8 +7,11 @@ section.  Files are replaced atomically (write a temporary file, fsync, rename),
 owner process is gone (or whose pid now belongs to a later process) are deleted on every read,
 so a crashed container never keeps a GPU.
 
-The state directory is, first found: the ``state_dir`` argument, ``$NVC_STATE_DIR``,
-``/run/nvcontainer/allocations`` (``/run`` is a tmpfs: a reboot frees everything, as it should).
+The state directory is, first found: the ``state_dir`` argument, ``$NVC_STATE_DIR`` (an
+override), config.toml's ``nvcontainer.state-dir``, ``/run/nvcontainer/allocations`` (``/run`` is a
+tmpfs: a reboot frees everything, as it should).  Every entry point (the hook however it is
+started, its poststop, ``nvc-cli configure`` and ``ps``) resolves it this way, so they all meet in
+one registry.
 """
 
 from __future__ import annotations
@@ -39,9 +42,19 @@ class RegistryUnavailable(ContainerError):
     """The state directory or its lock file cannot be created or opened."""
 
 
-def state_dir(path: Optional[str] = None) -> str:
-    """The state directory to use: ``path``, else ``$NVC_STATE_DIR``, else the default."""
-    return path or os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR
+def state_dir(path: Optional[str] = None, *, configured: Optional[str] = None) -> str:
+    """The state directory to use: ``path``, else ``$NVC_STATE_DIR``, else ``configured`` (a loaded
+    config's ``nvcontainer.state-dir``; None: read config.toml from its usual place), else the default."""
+    if path:
+        return path
+    override = os.environ.get(STATE_DIR_ENV)
+    if override:
+        return override
+    if configured is None:
+        from nvcontainer.config.loading import load_config
+
+        configured = load_config().nvcontainer.state_dir
+    return configured or DEFAULT_STATE_DIR
 
 
 class Registry:

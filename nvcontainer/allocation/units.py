@@ -1,9 +1,11 @@
 """The units of allocation: whole GPUs and MIG devices, and which of them a request names.
 
-A container holds *units*.  A GPU in MIG mode is shared out by its MIG devices, so each MIG device
-is a unit of its own and the GPU itself is not offered to ``auto:N``; a GPU not in MIG mode is one
-unit.  Explicit requests may still name a MIG-mode GPU as a whole (``--device=0``): that unit
-overlaps every MIG device of the GPU (``overlaps``).  Pure: reads a ``Driver`` snapshot only.
+A container holds *units* of two kinds: whole GPUs (``gpu``) and MIG devices (``mig``).
+``auto:N`` picks N whole GPUs: the GPUs not in MIG mode (a GPU in MIG mode runs work only through
+its MIG devices).  ``auto:mig:N`` picks N MIG devices of the GPUs in MIG mode.  Explicit requests
+may still name a MIG-mode GPU as a whole (``--device=0``): that unit overlaps every MIG device of
+the GPU (``overlaps``).  ``nvc-cli ps`` shows each held unit with its kind.  Pure: reads a
+``Driver`` snapshot only.
 """
 
 from __future__ import annotations
@@ -17,6 +19,11 @@ if TYPE_CHECKING:
     from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 
+GPU = "gpu"
+MIG = "mig"
+KIND_NAMES = {GPU: ("GPU", "GPUs"), MIG: ("MIG device", "MIG devices")}
+
+
 class Unit(Record):
     """One allocatable device: ``label`` is ``"1"`` (GPU index) or ``"0:1"`` (GPU 0, MIG 1)."""
 
@@ -24,12 +31,16 @@ class Unit(Record):
     label: str
     parent: Optional[str] = None  # the GPU's UUID for a MIG device
 
+    @property
+    def kind(self) -> str:
+        return MIG if self.parent is not None else GPU
+
     def overlaps(self, other: Unit) -> bool:
         """Same device, or a MIG device and its own GPU (two MIGs of one GPU do not overlap)."""
         return self.uuid == other.uuid or self.parent == other.uuid or other.parent == self.uuid
 
     def to_json(self) -> Dict[str, Any]:
-        return {"uuid": self.uuid, "label": self.label, "parent": self.parent}
+        return {"uuid": self.uuid, "label": self.label, "parent": self.parent, "kind": self.kind}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Unit:
@@ -54,8 +65,9 @@ def mig_unit(gpu: Gpu, mig: MigDevice) -> Unit:
     return Unit(mig.uuid, f"{gpu.index}:{mig.index}", gpu.uuid)
 
 
-def candidates(driver: Driver) -> Tuple[Candidate, ...]:
-    """Every unit ``auto:N`` may pick: GPUs not in MIG mode, and the MIG devices of those that are.
+def candidates(driver: Driver, kind: str = GPU) -> Tuple[Candidate, ...]:
+    """Every unit of ``kind`` that ``auto`` may pick: the GPUs not in MIG mode (``gpu``), or the
+    MIG devices of the GPUs that are (``mig``).
 
     A MIG device's free memory is its size (NVML has no per-MIG usage here) and its utilisation
     that of its GPU.
@@ -63,11 +75,11 @@ def candidates(driver: Driver) -> Tuple[Candidate, ...]:
     out: List[Candidate] = []
     for gpu in driver.gpus:
         util = gpu.utilization_gpu or 0
-        if not gpu.mig_enabled:
+        if kind == GPU and not gpu.mig_enabled:
             out.append(Candidate(gpu_unit(gpu), gpu.memory_free, util, (gpu.index, -1)))
-            continue
-        for mig in gpu.migs:
-            out.append(Candidate(mig_unit(gpu, mig), mig.memory_total, util, (gpu.index, mig.index)))
+        elif kind == MIG and gpu.mig_enabled:
+            for mig in gpu.migs:
+                out.append(Candidate(mig_unit(gpu, mig), mig.memory_total, util, (gpu.index, mig.index)))
     return tuple(out)
 
 

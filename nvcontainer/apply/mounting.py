@@ -35,13 +35,15 @@ from nvcontainer.errors import MountError, NvcError, PathError
 from nvcontainer.log import logger as log
 from nvcontainer.plans import BindMount, Plan, Tmpfs
 from nvcontainer.records import Record
-from nvcontainer.regularfile import read_regular
+from nvcontainer.regularfile import open_regular, read_fd, reason
 from nvcontainer.securepath import create_file_in_root, mkdirs_in_root, open_in_root
 
 TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
 if TYPE_CHECKING:
     from typing import Callable, Dict, List, Optional, Set, Tuple
 
+TMPFS_FLAGS = linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC  # the original's remount of its tmpfs
+MAX_PROC_FILE = 1 << 20  # params, version, registry: a few KiB each
 _KIND_TYPES = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "chardev": stat.S_IFCHR, "socket": stat.S_IFSOCK}
 
 
@@ -74,19 +76,25 @@ def _os_error(exc: OSError, what: str) -> MountError:
 
 
 def _tmpfs_files(t: Tmpfs) -> Tuple[Tuple[str, bytes, int], ...]:
+    """``(name, bytes, permissions)`` of each file of ``t``: a source's text with its substitutions
+    and, where the Plan gives no mode, the source's permissions; either less the umask, as the
+    original writes them."""
+    umask = _umask()
     out = []
     for f in t.files:
         data = f.content
+        mode = f.mode
         if data is None and f.source is not None:
-            try:
-                data = read_regular(f.source).decode("utf-8", "surrogateescape")
-            except FileNotFoundError:
+            read = _read_source(f.source)
+            if read is None:
                 continue  # e.g. no registry file: the original skips it
-            except OSError as exc:
-                raise _os_error(exc, f"open failed: {f.source}") from None
+            data, source_mode = read
             for old, new in f.substitutions:
                 data = data.replace(old, new)
-        out.append((f.name, (data or "").encode("utf-8", "surrogateescape"), f.mode))
+            if mode is None:
+                mode = source_mode
+        perm = (0o444 if mode is None else mode) & 0o777 & ~umask
+        out.append((f.name, (data or "").encode("utf-8", "surrogateescape"), perm))
     return tuple(out)
 
 
@@ -137,7 +145,6 @@ class Applier:
         self.rootfs = rootfs
         self.owner = owner
         self.journal = Journal(rootfs, report)
-        self._tmpfs: list = []  # (mount fd, Tmpfs) to remount read-only at the end
         self._checked: Set[int] = set()  # ids of mounts known not to propagate to peers
 
     # -- targets ------------------------------------------------------------------------------------
@@ -169,7 +176,7 @@ class Applier:
         fd = self._target(parent, "dir")
         try:
             self._no_propagation(fd)
-            self.journal.mounted(mounts.tmpfs_mount_fd(fd, 0o555), parent)
+            self.journal.mounted(mounts.tmpfs_mount_fd(fd, 0o555, TMPFS_FLAGS), parent)
         finally:
             os.close(fd)
         log.info("mounted a tmpfs on %s (no driver entry in procfs)", parent)
@@ -198,16 +205,19 @@ class Applier:
 
     # -- steps --------------------------------------------------------------------------------------
     def tmpfs(self, t: Tmpfs, files: Tuple[Tuple[str, bytes, int], ...]) -> None:
+        """Mount ``t`` as the original leaves it: writable (in the container's namespace only; no
+        byte reaches a host file) and ``nosuid,nodev,noexec`` from the start, so nothing in it can
+        be run or opened as a device; then write ``files`` (prepared on the host side: name, bytes,
+        permissions) through the new mount's descriptor."""
         fd = self._dir_target(t.target)
         try:
             self._no_propagation(fd)
-            mfd = mounts.tmpfs_mount_fd(fd, t.mode)
+            mfd = mounts.tmpfs_mount_fd(fd, t.mode, TMPFS_FLAGS)
         except OSError as exc:
             raise _os_error(exc, f"mount operation failed: tmpfs on {t.target}") from None
         finally:
             os.close(fd)
         self.journal.mounted(mfd, t.target)
-        self._tmpfs.append((mfd, t))
         for name, data, mode in files:
             out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=mfd)
             try:
@@ -261,9 +271,29 @@ class Applier:
             os.close(dir_fd)
         log.info("symlinked %s -> %s", path, target)
 
-    def seal(self) -> None:
-        for mfd, _t in self._tmpfs:
-            mounts.remount_fd(mfd, readonly=True, nosuid=True, nodev=True, noexec=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _read_source(path: str) -> Optional[Tuple[str, int]]:
+    """The text and permission bits of a driver /proc file (None: it does not exist); never blocks."""
+    try:
+        fd = open_regular(path, follow=False)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise MountError(f"open failed: {path}: {reason(exc)}") from None
+    try:
+        mode = stat.S_IMODE(os.fstat(fd).st_mode)
+        return read_fd(fd, path, MAX_PROC_FILE).decode("utf-8", "surrogateescape"), mode
+    except OSError as exc:
+        raise MountError(f"read failed: {path}: {reason(exc)}") from None
+    finally:
+        os.close(fd)
 
 
 def _mountinfo_entry(mnt_id: int) -> Optional[Tuple[str, bool]]:
@@ -294,7 +324,6 @@ def apply_plan(plan: Plan, rootfs: str, owner: Owner, after: Optional[Callable[[
             applier.bind(m, tree)
         for s in plan.symlinks:
             applier.symlink(s.path, s.target)
-        applier.seal()
         if after is not None:
             after()
     except BaseException as exc:

@@ -19,7 +19,7 @@ _EXPORTS = {
     "CONFIG_PATH_ENV": "location", "DEFAULT_CONFIG_PATH": "location", "SUPPORTED_DRIVER_CAPABILITIES": "schema",
     "CdiModeConfig": "schema", "Config": "schema", "ContainerCliConfig": "schema", "CsvModeConfig": "schema",
     "CtkConfig": "schema", "Features": "schema", "HookConfig": "schema", "JitCdiModeConfig": "schema",
-    "LegacyModeConfig": "schema", "ModesConfig": "schema", "RuntimeConfig": "schema",
+    "LegacyModeConfig": "schema", "ModesConfig": "schema", "NvcontainerConfig": "schema", "RuntimeConfig": "schema",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -38,6 +38,7 @@ OMITTED_AT_DEFAULT: FrozenSet[str] = frozenset({
     "nvidia-container-runtime-hook.accept-gpu-access-envvar",  # ours: not in NVIDIA's default file
     "nvidia-container-runtime-hook.gpu-access-annotations",
     "features",
+    "nvcontainer",  # ours: not in the toolkit's file
 })
 
 

@@ -107,6 +107,12 @@ class Features(Record):
     no_additional_gids_for_device_nodes: bool = False
 
 
+class NvcontainerConfig(Record):
+    """``[nvcontainer]``: settings of ours the toolkit does not have (it ignores this table)."""
+
+    state_dir: str = ""  # the GPU allocation registry ("" = /run/nvcontainer/allocations)
+
+
 class Config(Record):
     """The whole file; ``load_config`` fills it, every table optional."""
 
@@ -120,6 +126,7 @@ class Config(Record):
     nvidia_container_runtime_hook: HookConfig = HookConfig()
     nvidia_ctk: CtkConfig = CtkConfig()
     features: Features = Features()
+    nvcontainer: NvcontainerConfig = NvcontainerConfig()
 
 
 def toml_key(name: str) -> str:

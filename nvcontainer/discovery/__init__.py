@@ -41,23 +41,46 @@ def _cuda_string(version: int) -> str:
     return f"{version // 1000}.{version % 100 // 10}"
 
 
+def _check_root(root: str) -> None:
+    """The original's NVML helper chroots into ``root`` first: "change root failed" when it cannot."""
+    from nvcontainer.errors import InitializationError
+
+    try:
+        fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        raise InitializationError(f"change root failed: {root}: {reason}") from None
+    os.close(fd)
+
+
 def load_driver_nvml(root: str, ldcache: Optional[str] = None) -> Nvml:
-    """The initialised NVML of the driver under ``root`` (found through its ld cache)."""
+    """The initialised NVML of the driver under ``root`` (found through its ld cache).
+
+    The original dlopen()s NVML chrooted into ``root``, so through the root's own
+    /etc/ld.so.cache whatever ``--ldcache`` says; here the ``ldcache`` given is tried first, then
+    that one, and a bad ``ldcache`` is reported by discovery ("detection error: open failed").
+    """
     from nvcontainer.bindings import nvml as nv
     from nvcontainer.discovery.ldcache import host_arch_flags, read_ldcache
     from nvcontainer.discovery.libraries import find_library
     from nvcontainer.errors import NvcError
     from nvcontainer.securepath import join_in_root
 
+    real_root = os.path.realpath(root)
+    if real_root != "/":
+        _check_root(root)
     arch64, _arch32 = host_arch_flags()
     path = None
-    try:
-        cache = read_ldcache(join_in_root(root, ldcache or DEFAULT_LDCACHE))
-        path = find_library(root, cache, arch64, nv.SONAME)
-    except NvcError:
-        cache = None
+    for cache_path in dict.fromkeys((ldcache or DEFAULT_LDCACHE, DEFAULT_LDCACHE)):
+        try:
+            cache = read_ldcache(join_in_root(root, cache_path))
+            path = find_library(root, cache, arch64, nv.SONAME)
+        except NvcError:
+            continue
+        if path is not None:
+            break
     if path is None:
-        if os.path.realpath(root) != "/":
+        if real_root != "/":
             from nvcontainer.errors import LibraryLoadError
 
             raise LibraryLoadError(
@@ -108,9 +131,7 @@ def discover(root: str = "/", ldcache: Optional[str] = None, *, dev_root: Option
     path_env = opts.path_env if opts.path_env is not None else os.environ.get("PATH")
     nvml_dirs = [os.path.dirname(x.path) for x in libs if x.soname == nv.SONAME]
     driver_bin = os.path.join(os.path.dirname(nvml_dirs[0]), "bin") if nvml_dirs else None
-    binaries = files.find_binaries(root, path_env, warnings, driver_bin_dir=driver_bin,
-                                   no_persistenced=opts.no_persistenced,
-                                   no_fabricmanager=opts.no_fabricmanager)
+    binaries = files.find_binaries(root, path_env, warnings, driver_bin_dir=driver_bin)
     ipcs = files.find_ipcs(root, warnings, no_persistenced=opts.no_persistenced,
                            no_fabricmanager=opts.no_fabricmanager,
                            mps_pipe_dir=opts.mps_pipe_dir or os.environ.get("CUDA_MPS_PIPE_DIRECTORY"))
@@ -147,8 +168,15 @@ def _cuda_from_libcuda(root: str, ldcache: Optional[str]) -> int:
     from nvcontainer.bindings.cuda import SONAME, cuda_driver_version
     from nvcontainer.discovery.ldcache import host_arch_flags, read_ldcache
     from nvcontainer.discovery.libraries import find_library
+    from nvcontainer.errors import NvcError
     from nvcontainer.securepath import join_in_root
 
-    cache = read_ldcache(join_in_root(root, ldcache or DEFAULT_LDCACHE))
-    path = find_library(root, cache, host_arch_flags()[0], SONAME)
+    path = None
+    for cache_path in dict.fromkeys((ldcache or DEFAULT_LDCACHE, DEFAULT_LDCACHE)):  # as load_driver_nvml
+        try:
+            path = find_library(root, read_ldcache(join_in_root(root, cache_path)), host_arch_flags()[0], SONAME)
+        except NvcError:
+            continue
+        if path is not None:
+            break
     return cuda_driver_version(path or SONAME)

@@ -17,23 +17,22 @@ if TYPE_CHECKING:
     from typing import List, Optional, Tuple
 
 
-def find_binaries(root: str, path_env: Optional[str], warnings: List[str], *, driver_bin_dir: Optional[str] = None,
-                  no_persistenced: bool = False, no_fabricmanager: bool = False) -> Tuple[Binary, ...]:
+def find_binaries(root: str, path_env: Optional[str], warnings: List[str], *,
+                  driver_bin_dir: Optional[str] = None) -> Tuple[Binary, ...]:
     """Each driver program found along ``path_env`` (default: the original's PATH), then in
     ``driver_bin_dir``, the ``bin`` beside the driver's library directory (``/usr/local/nvidia/bin``
     for a driver installed under ``/usr/local/nvidia``, a layout the default PATH misses).
 
     Only ELF files count: hosts with such a layout often put a wrapper script named nvidia-smi in
-    /usr/bin that execs the real one by its host path, which does not exist inside a container."""
+    /usr/bin that execs the real one by its host path, which does not exist inside a container.
+    ``no-persistenced`` / ``no-fabricmanager`` drop only the daemons' sockets (``find_ipcs``), never
+    the programs, as in the original."""
     dirs = (path_env if path_env is not None else c.DEFAULT_PATH).split(":")
     if driver_bin_dir and driver_bin_dir not in dirs:
         dirs.append(driver_bin_dir)
     out = []
     for capability, names in c.BINARY_COMPONENTS:
         for name in names:
-            if (no_persistenced and name == "nvidia-persistenced") or (
-                    no_fabricmanager and name == "nv-fabricmanager"):
-                continue
             found = _search(root, dirs, name, warnings)
             if found is None:
                 warnings.append(f"missing binary {name}")

@@ -115,7 +115,7 @@ def run(args: Sequence[str], stdin_text: Optional[str] = None) -> int:
     if opts.command == "poststart":
         return 0
     if opts.command == "poststop":
-        return _poststop(stdin_text)
+        return _poststop(stdin_text, opts.config)
     from nvcontainer.errors import NvcError
 
     try:
@@ -141,12 +141,14 @@ def run(args: Sequence[str], stdin_text: Optional[str] = None) -> int:
     return 0
 
 
-def _poststop(stdin_text: Optional[str]) -> int:
+def _poststop(stdin_text: Optional[str], config_file: Optional[str]) -> int:
     """Never fails a container's teardown: a problem is reported and the hook exits 0."""
     try:
+        from nvcontainer.config.loading import load_config
         from nvcontainer.hook.prestart import poststop
 
-        poststop(sys.stdin.read() if stdin_text is None else stdin_text)
+        config = load_config(config_file)  # where the registry is (nvcontainer.state-dir)
+        poststop(sys.stdin.read() if stdin_text is None else stdin_text, config)
     except Exception as exc:  # noqa: BLE001
         print(f"{ERROR_PROG}: poststop: {exc}", file=sys.stderr)
     return 0

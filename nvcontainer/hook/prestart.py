@@ -38,6 +38,7 @@ def check_mode(config: Config) -> None:
 
 def build_request(gpu: GpuRequest, bundle: BundleSpec, state: HookState, config: Config) -> Request:
     """The ``nvcontainer.container.Request`` for ``gpu`` (imports the configure layer)."""
+    from nvcontainer.allocation import state_dir
     from nvcontainer.container import Request
 
     cli = config.nvidia_container_cli
@@ -57,16 +58,17 @@ def build_request(gpu: GpuRequest, bundle: BundleSpec, state: HookState, config:
         no_pivot=cli.no_pivot,
         container_id=state.container_id,
         exclusive=gpu.exclusive,
+        state_dir=state_dir(configured=config.nvcontainer.state_dir),
     )
 
 
-def poststop(state_text: str) -> bool:
+def poststop(state_text: str, config: Config) -> bool:
     """Release the container's GPUs in the allocation registry (harmless when it holds none)."""
-    from nvcontainer.allocation import release
+    from nvcontainer.allocation import release, state_dir
 
     state = parse_state(state_text)
     key = state.container_id or state.pid
-    return bool(key) and release(key)
+    return bool(key) and release(key, state_dir=state_dir(configured=config.nvcontainer.state_dir))
 
 
 def prestart(state_text: str, config: Config) -> Optional[int]:

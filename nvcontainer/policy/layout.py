@@ -65,6 +65,16 @@ def _libs32_dir(rootfs: str, libs_dir: str) -> str:
     return LIB32_DIR
 
 
+def _check_rootfs(rootfs: str) -> None:
+    """The original's first look into the rootfs opens it as a directory: "open failed" if it cannot."""
+    try:
+        fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        raise ContainerError(f"open failed: {rootfs}: {reason}") from None
+    os.close(fd)
+
+
 def detect_layout(rootfs: str, machine: Optional[str] = None, ldconfig: Optional[str] = None) -> ContainerLayout:
     """The layout for the container at host path ``rootfs`` on a ``machine`` (default: this one).
 
@@ -74,6 +84,7 @@ def detect_layout(rootfs: str, machine: Optional[str] = None, ldconfig: Optional
     ``ldconfig`` (``--ldconfig``) is taken as given; by default it is ``/sbin/ldconfig.real``
     when the rootfs has one, else ``/sbin/ldconfig`` (both container paths).
     """
+    _check_rootfs(rootfs)
     arch = os.uname().machine if machine is None else machine
     arch = _MACHINE_ALIASES.get(arch, arch)
     if arch not in _MULTIARCH:

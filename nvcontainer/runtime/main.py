@@ -31,9 +31,18 @@ def _load_config() -> Tuple[Config, str]:
     return load_config(path, required=required), path
 
 
+STATE_DIR_ENV = "NVC_STATE_DIR"  # nvcontainer.allocation's override of config.toml's nvcontainer.state-dir
+
+
 def hook_environment(config_file: str) -> Tuple[str, ...]:
-    """The inserted hook's env: only where to find the config this shim used, if it exists."""
-    return (f"{ALT_CONFIG_ENV}={os.path.abspath(config_file)}",) if os.path.isfile(config_file) else ()
+    """The inserted hook's env: where to find the config this shim used, if it exists, and the
+    allocation registry override if this shim has one (docker gives the hook it adds for ``--gpus``
+    dockerd's whole environment: both hooks must meet in the same registry)."""
+    env = [f"{ALT_CONFIG_ENV}={os.path.abspath(config_file)}"] if os.path.isfile(config_file) else []
+    override = os.environ.get(STATE_DIR_ENV)
+    if override:
+        env.append(f"{STATE_DIR_ENV}={override}")
+    return tuple(env)
 
 
 def modify_bundle(bundle: str, config: Config, config_file: str, log: RuntimeLog) -> bool:

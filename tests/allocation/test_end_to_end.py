@@ -53,20 +53,20 @@ def test_two_containers_get_different_gpus_and_a_dead_ones_gpu_is_reused(
     for proc, fs in ((first, rootfs[0]), (second, rootfs[1])):
         out = configure(root, proc, fs, env, "--exclusive")
         assert out.returncode == 0, out.stderr
-    # dgx-a100: GPU 0 is in MIG mode; GPUs 1..7 are equal, so the lowest index wins
+    # dgx-a100: GPU 0 is in MIG mode (not a whole GPU for auto); GPUs 1..7 are equal: lowest index wins
     assert gpu_nodes(first, rootfs[0]) == [f"nvidia{topo.gpus[1].minor}"]
     assert gpu_nodes(second, rootfs[1]) == [f"nvidia{topo.gpus[2].minor}"]
 
     ps = nvc("ps", env=env)
     assert ps.returncode == 0, ps.stderr
     lines = ps.stdout.splitlines()
-    assert lines[0].split() == ["DEVICE", "UUID", "CONTAINER", "PID", "ACCESS", "SINCE"]
+    assert lines[0].split() == ["DEVICE", "KIND", "UUID", "CONTAINER", "PID", "ACCESS", "SINCE"]
     rows = [line.split() for line in lines[1:]]
-    assert [r[:5] for r in rows] == [
-        ["1", topo.gpus[1].uuid, str(first.pid), str(first.pid), "exclusive"],
-        ["2", topo.gpus[2].uuid, str(second.pid), str(second.pid), "exclusive"],
+    assert [r[:6] for r in rows] == [
+        ["1", "gpu", topo.gpus[1].uuid, str(first.pid), str(first.pid), "exclusive"],
+        ["2", "gpu", topo.gpus[2].uuid, str(second.pid), str(second.pid), "exclusive"],
     ]
-    assert all(re.fullmatch(SINCE, r[5]) for r in rows)
+    assert all(re.fullmatch(SINCE, r[6]) for r in rows)
     ps_json = json.loads(nvc("ps", "--json", env=env).stdout)
     assert [(r["pid"], r["access"], [d["uuid"] for d in r["devices"]]) for r in ps_json] == [
         (first.pid, "exclusive", [topo.gpus[1].uuid]), (second.pid, "exclusive", [topo.gpus[2].uuid])]
@@ -87,7 +87,7 @@ def test_two_containers_get_different_gpus_and_a_dead_ones_gpu_is_reused(
     assert out.returncode == 0, out.stderr
     assert gpu_nodes(third, rootfs[2]) == [f"nvidia{topo.gpus[1].minor}"]
     rows = [line.split() for line in nvc("ps", env=env).stdout.splitlines()[1:]]
-    assert [(r[0], r[3]) for r in rows] == [("1", str(third.pid)), ("2", str(second.pid))]
+    assert [(r[0], r[4]) for r in rows] == [("1", str(third.pid)), ("2", str(second.pid))]
     assert sorted(os.listdir(state)) == [".lock", f"pid-{second.pid}.json", f"pid-{third.pid}.json"]
 
 
@@ -113,11 +113,14 @@ def test_shell_errors_are_one_line(sim_driver, tmp_path, env, procs) -> None:
     procs.append(proc)
     rootfs = make_rootfs(tmp_path / "rootfs")
     out = nvc("--root", root, "configure", "--device=auto:11", f"--pid={proc.pid}", str(rootfs), env=env)
-    assert (out.returncode, out.stderr) == (1, "nvc-cli: device error: auto:11: only 10 GPUs are free\n")
+    # auto counts whole GPUs: dgx-a100's GPUs 1-7 (GPU 0 is in MIG mode; its MIG devices are auto:mig's)
+    assert (out.returncode, out.stderr) == (1, "nvc-cli: device error: auto:11: only 7 GPUs are free\n")
+    out = nvc("--root", root, "configure", "--device=auto:mig:4", f"--pid={proc.pid}", str(rootfs), env=env)
+    assert (out.returncode, out.stderr) == (1, "nvc-cli: device error: auto:mig:4: only 3 MIG devices are free\n")
     out = nvc("--root", root, "configure", "--device=auto:1", "--pid=999999999", str(rootfs), env=env)
     assert (out.returncode, out.stderr) == (1, "nvc-cli: container error: open failed: 999999999: no such process\n")
     ps = nvc("ps", env=env)
-    assert (ps.returncode, ps.stdout) == (0, "DEVICE   UUID   CONTAINER   PID   ACCESS   SINCE\n")
+    assert (ps.returncode, ps.stdout) == (0, "DEVICE   KIND   UUID   CONTAINER   PID   ACCESS   SINCE\n")
 
 
 def test_library_configure_withdraws_on_failure_and_records_container_id(

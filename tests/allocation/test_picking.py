@@ -6,7 +6,7 @@ from typing import Any, List
 
 import pytest
 
-from nvcontainer.allocation import Allocation, Owner, Unit, auto_count, candidates, resolve_devices
+from nvcontainer.allocation import Allocation, Owner, Unit, auto_count, auto_request, candidates, resolve_devices
 from nvcontainer.allocation.picking import choose, rank
 from nvcontainer.container import Request, make_plan
 from nvcontainer.errors import DeviceError
@@ -67,16 +67,24 @@ def test_too_few_free(varied_driver) -> None:
                                                       "exclusive", "t")], 1, False, "auto")
 
 
-def test_mig_devices_are_separate_candidates(mig_driver) -> None:
-    labels = [c.unit.label for c in candidates(mig_driver)]
-    assert labels == ["0:0", "0:1", "0:2"] + [str(i) for i in range(1, 8)]
-    mig = [c for c in candidates(mig_driver) if c.unit.label == "0:1"][0]
-    assert mig.unit.parent == mig_driver.gpus[0].uuid and mig.unit.uuid == mig_driver.gpus[0].migs[1].uuid
-    # whole 40 GB GPUs first, then the MIG devices by size (3g.20gb, 2g.10gb, 1g.5gb)
-    assert [c.unit.label for c in rank(candidates(mig_driver))] == [str(i) for i in range(1, 8)] + [
-        "0:0", "0:1", "0:2"]
-    got = str(resolve_devices(mig_driver, "auto:9"))
-    assert got.split(",")[-2:] == [mig_driver.gpus[0].migs[0].uuid, mig_driver.gpus[0].migs[1].uuid]
+def test_auto_counts_whole_gpus_and_auto_mig_counts_mig_devices(mig_driver) -> None:
+    # dgx-a100: GPU 0 is in MIG mode (three MIG devices), GPUs 1-7 are not.
+    assert [c.unit.label for c in candidates(mig_driver)] == [str(i) for i in range(1, 8)]
+    assert all(c.unit.kind == "gpu" for c in candidates(mig_driver))
+    migs = candidates(mig_driver, "mig")
+    assert [c.unit.label for c in migs] == ["0:0", "0:1", "0:2"]
+    mig = migs[1]
+    assert (mig.unit.kind, mig.unit.parent) == ("mig", mig_driver.gpus[0].uuid)
+    assert mig.unit.uuid == mig_driver.gpus[0].migs[1].uuid
+    # the MIG devices by size (3g.20gb, 2g.10gb, 1g.5gb)
+    assert [c.unit.label for c in rank(migs)] == ["0:0", "0:1", "0:2"]
+    got = str(resolve_devices(mig_driver, "auto:7")).split(",")
+    assert got == [g.uuid for g in mig_driver.gpus[1:]]
+    assert str(resolve_devices(mig_driver, "auto:mig:2")).split(",") == [m.uuid for m in mig_driver.gpus[0].migs[:2]]
+    with pytest.raises(DeviceError, match=r"^auto:8: only 7 GPUs are free$"):
+        resolve_devices(mig_driver, "auto:8")
+    with pytest.raises(DeviceError, match=r"^auto:mig:4: only 3 MIG devices are free$"):
+        resolve_devices(mig_driver, "auto:mig:4")
 
 
 def test_make_plan_resolves_auto_without_a_registry(varied_driver, tmp_path) -> None:
@@ -87,15 +95,23 @@ def test_make_plan_resolves_auto_without_a_registry(varied_driver, tmp_path) -> 
 
 
 @pytest.mark.parametrize("spec, count", [("auto", 1), ("Auto:12", 12), ("0,1", None), (None, None), ("all", None),
-                                         ([], None), (["auto:2"], 2)])
+                                         ([], None), (["auto:2"], 2), ("auto:mig", 1), ("AUTO:MIG:3", 3)])
 def test_auto_count(spec, count) -> None:
     assert auto_count(spec) == count
+
+
+@pytest.mark.parametrize("spec, request_", [("auto", (1, "gpu")), ("auto:4", (4, "gpu")), ("auto:mig", (1, "mig")),
+                                            ("auto:mig:2", (2, "mig")), ("0:1", None)])
+def test_auto_request(spec, request_) -> None:
+    assert auto_request(spec) == request_
 
 
 @pytest.mark.parametrize("spec, message", [
     ("auto:0", "auto:0: invalid device count"), ("auto:x", "auto:x: invalid device count"),
     ("auto:", "auto:: invalid device count"), ("auto:-1", "auto:-1: invalid device count"),
     ("auto:1,0", "auto:1: cannot be combined with other devices"),
+    ("auto:mig:", "auto:mig:: invalid device count"), ("auto:mig:0", "auto:mig:0: invalid device count"),
+    ("auto:gpu:2", "auto:gpu:2: invalid device count"), ("auto:2:mig", "auto:2:mig: invalid device count"),
     (["1", "auto"], "auto: cannot be combined with other devices"),
 ])
 def test_auto_errors(spec, message) -> None:

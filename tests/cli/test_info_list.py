@@ -152,7 +152,8 @@ def test_version_and_unknown_option() -> None:
     assert out.returncode == 0 and out.stdout.startswith("cli-version: ")
     bad = nvc("info", "--frobnicate")
     assert bad.returncode == 1
-    assert bad.stderr.splitlines() == ["nvc-cli: input error: No such option: --frobnicate"]
+    assert bad.stderr.splitlines() == ["nvc-cli info: unrecognized option '--frobnicate'",
+                                       "Try `nvc-cli info --help' or `nvc-cli info --usage' for more information."]
 
 
 def test_debug_log_records_warnings(sim_driver, tmp_path) -> None:  # type: ignore[no-untyped-def]

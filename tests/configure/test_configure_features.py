@@ -108,7 +108,7 @@ def test_graphics_application_profile(sim_driver, nsproc, tmp_path) -> None:  # 
     assert out.returncode == 0, out.stderr
     text = nsproc.run("cat", f"{rootfs}/etc/nvidia/nvidia-application-profiles-rc.d/10-container.conf").stdout
     minor = sim_driver.topology.gpus[3].minor
-    assert f'"EGLVisibleDGPUDevices", {1 << minor}]' in text
+    assert f'"EGLVisibleDGPUDevices", {1 << minor:#x}]' in text
 
 
 @pytest.mark.parametrize("case", ["no-etc", "container-ldconfig"])

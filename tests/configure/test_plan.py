@@ -75,9 +75,11 @@ def test_display_and_graphics(driver, tmp_path) -> None:  # type: ignore[no-unty
     assert "/dev/nvidia-modeset" in targets(plan, "device")
     assert "/dev/nvidia-uvm" not in targets(plan, "device")
     profile = [t for t in plan.tmpfs if t.target == "/etc/nvidia/nvidia-application-profiles-rc.d"][0]
-    body = json.loads(profile.files[0].content)
     mask = (1 << driver.gpus[2].minor) | (1 << driver.gpus[3].minor)
-    assert body["profiles"][0]["settings"] == ["EGLVisibleDGPUDevices", mask]
+    # NVIDIA's text (hex mask, no newline) and mode
+    assert [(f.name, f.content, f.mode) for f in profile.files] == [("10-container.conf", (
+        '{ "profiles": [{"name": "_container_", "settings": ["EGLVisibleDGPUDevices", 0xMASK]}], '
+        '"rules": [{"pattern": [], "profile": "_container_"}]}').replace("MASK", f"{mask:x}"), 0o555)]
     names = {os.path.basename(t) for t in targets(plan, "library")}
     assert any(n.startswith("libGLX_nvidia.so.") for n in names)
     assert ("/usr/lib/x86_64-linux-gnu/libGLX_indirect.so.0",

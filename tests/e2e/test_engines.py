@@ -22,6 +22,10 @@ from tests.containers import mountinfo
 from tests.e2e.images import oci_archive
 
 BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[2]
+# This checkout's nvc-ctk (not the console script on PATH, which may be another checkout's): the
+# launchers install-compat writes import nvcontainer from where nvc-ctk imported it.
+CTK = [sys.executable, "-m", "cli.ctk"]
 IMAGE = "docker.io/library/nvtest:latest"
 
 
@@ -53,20 +57,28 @@ def setup(sim_driver: SimulatedDriver, tmp_path_factory: pytest.TempPathFactory)
     # The names engines look for, made by `nvc-ctk install-compat`: nvidia-container-cli a link to
     # nvc-cli, the hook its python -I -S launcher (dockerd's environment cannot steer the
     # interpreter), the runtime its sh front (the shim for create, runc directly for the rest).
-    made = subprocess.run([str(BIN / "nvc-ctk"), "install-compat", f"--prefix={bindir}"],
-                          capture_output=True, text=True)
+    made = subprocess.run([*CTK, "install-compat", f"--prefix={bindir}"], capture_output=True, text=True, cwd=REPO)
     assert made.returncode == 0, made.stderr
+    # install-compat links nvidia-container-cli to the installed nvc-cli; this checkout's instead.
+    cli = d / "nvc-cli"
+    cli.write_text(f'#!/bin/sh\nPYTHONPATH={REPO} exec {sys.executable} -m cli.main "$@"\n')
+    cli.chmod(0o755)
+    (bindir / "nvidia-container-cli").unlink()
+    (bindir / "nvidia-container-cli").symlink_to(cli)
     config = d / "config.toml"
-    config.write_text(f'[nvidia-container-cli]\nroot = "{sim_driver.root}"\n')
+    state = d / "allocations"
+    # The allocation registry comes from config.toml, which every hook reads, however started.
+    config.write_text(f'[nvidia-container-cli]\nroot = "{sim_driver.root}"\n\n'
+                      f'[nvcontainer]\nstate-dir = "{state}"\n')
     rootfs = make_rootfs(d / "rootfs", glibc=True)
-    return {"dir": d, "bin": bindir, "config": config, "rootfs": rootfs}
+    return {"dir": d, "bin": bindir, "config": config, "rootfs": rootfs, "state": state}
 
 
 def engine_env(setup: Dict[str, Path]) -> Dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{setup['bin']}:{BIN}:{env.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
     env["NVIDIA_CTK_CONFIG_FILE_PATH"] = str(setup["config"])
-    env["NVC_STATE_DIR"] = str(setup["dir"] / "allocations")
+    env.pop("NVC_STATE_DIR", None)  # no override: the registry is config.toml's nvcontainer.state-dir
     return env
 
 
@@ -78,12 +90,12 @@ def docker(setup: Dict[str, Path]) -> Iterator[Dict[str, str]]:
     sock = f"unix://{d}/sock"
     daemon_json = d / "daemon.json"
     daemon_json.write_text('{"log-level": "warn"}\n')
-    configured = subprocess.run([str(BIN / "nvc-ctk"), "runtime", "configure", "--runtime=docker",
-                                 f"--config={daemon_json}",
+    configured = subprocess.run([*CTK, "runtime", "configure", "--runtime=docker", f"--config={daemon_json}",
                                  f"--runtime-path={setup['bin'] / 'nvidia-container-runtime'}"],
-                                capture_output=True, text=True)
+                                capture_output=True, text=True, cwd=REPO)
     assert configured.returncode == 0, configured.stderr
     env["DOCKER_HOST"] = sock
+    env["NVC_STATE"] = str(setup["state"])  # for the tests (read by nothing else)
     daemon = Daemon(["dockerd", "--iptables=false", "--bridge=none", "--storage-driver=vfs",
                      f"--data-root={d}/data", f"--exec-root={d}/exec", f"--pidfile={d}/pid", "-H", sock,
                      f"--config-file={daemon_json}"], env, d / "log", ["docker", "info"])
@@ -191,5 +203,42 @@ def test_docker_auto_exclusive_allocation(docker: Dict[str, str], sim_driver: Si
     assert out.returncode == 0, out.stderr
     lines = gpu_lines(out.stdout)
     assert len(lines) == 1 and lines[0].split("UUID: ")[1].rstrip(")") in whole
-    state = Path(docker["NVC_STATE_DIR"])
+    state = Path(docker["NVC_STATE"])
+    assert os.path.isdir(state), "the configured registry was used"
     assert not [p for p in os.listdir(state) if p.endswith(".json")], "poststop released the record"
+
+
+def nvc_ps(env: Dict[str, str]) -> List[List[str]]:
+    out = subprocess.run([sys.executable, "-m", "cli.main", "ps"], env=env, capture_output=True, text=True,
+                         cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    return [line.split() for line in out.stdout.splitlines()[1:]]
+
+
+@pytest.mark.parametrize("first,second", [
+    (["--runtime=nvidia", "-e", "NVIDIA_VISIBLE_DEVICES=3"], ["--gpus", "device=3"]),
+    (["--gpus", "device=3"], ["--runtime=nvidia", "-e", "NVIDIA_VISIBLE_DEVICES=3"]),
+], ids=["runtime-then-gpus", "gpus-then-runtime"])
+def test_exclusive_gpu_holds_across_runtime_and_gpus(docker: Dict[str, str], sim_driver: SimulatedDriver,
+                                                      first: List[str], second: List[str]) -> None:
+    """The hook our shim inserts (--runtime=nvidia) and the one docker calls for --gpus share one
+    registry (config.toml's nvcontainer.state-dir): a GPU held exclusively by a container started
+    one way is refused to a container started the other way, and free again once it is gone."""
+    gpu = sim_driver.topology.gpus[3]
+    holder = subprocess.run(["docker", "run", "-d", "--rm", "--network=none", *first, "-e",
+                             "NVIDIA_GPU_ACCESS=exclusive", "nvtest:latest", "sleep", "120"],
+                            env=docker, capture_output=True, text=True, timeout=120)
+    assert holder.returncode == 0, holder.stderr
+    cid = holder.stdout.strip()
+    try:
+        rows = nvc_ps(docker)  # nvc-cli ps finds the same registry through config.toml
+        assert [(r[0], r[1], r[2], r[5]) for r in rows] == [("3", "gpu", gpu.uuid, "exclusive")]
+        refused = docker_run(docker, *second, "nvtest:latest", "nvidia-smi")
+        assert refused.returncode != 0
+        assert "nvc-cli: device error: 3: held exclusively by container " in refused.stderr, refused.stderr
+    finally:
+        subprocess.run(["docker", "rm", "-f", cid], env=docker, capture_output=True, timeout=60)
+    assert nvc_ps(docker) == []  # released (poststop) or reclaimed (its process is gone)
+    again = docker_run(docker, *second, "nvtest:latest", "nvidia-smi")
+    assert again.returncode == 0, again.stderr
+    assert gpu_lines(again.stdout) == expected(sim_driver, 3)
