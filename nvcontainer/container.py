@@ -199,7 +199,8 @@ def apply(the_plan: Plan, rootfs: str, pid: Optional[int] = None, *, request: Op
 
     rootfs = _check_rootfs(rootfs)
     req = request or Request(rootfs)
-    target = open_target(pid or os.getppid(), what="pid" if pid else "parent pid")
+    standalone = pid is None or pid <= 0  # NVIDIA's: no pid (or 0, or negative) is the parent process
+    target = open_target(os.getppid() if standalone else pid, what="parent pid" if standalone else "pid")
     try:
         owner = Owner(target.uid, target.gid)
         _check_host_side(rootfs, target.host_root)
@@ -247,7 +248,7 @@ def configure(request: Request, *, pid: Optional[int] = None, root: str = "/", l
     ``nvcontainer.allocation.release`` is called.
     """
     driver = _discover(request, root, ldcache, dev_root, options)
-    claim = _claim(driver, request, pid or os.getppid())
+    claim = _claim(driver, request, pid if pid is not None and pid > 0 else os.getppid())
     resolved = request if claim is None else replace(request, devices=claim.devices)
     try:
         the_plan = make_plan(driver, resolved)

@@ -68,8 +68,10 @@ def setup(sim_driver: SimulatedDriver, tmp_path_factory: pytest.TempPathFactory)
     config = d / "config.toml"
     state = d / "allocations"
     # The allocation registry comes from config.toml, which every hook reads, however started.
+    # This operator lets containers ask for exclusive GPUs (off by default: tests/security/test_policy.py).
     config.write_text(f'[nvidia-container-cli]\nroot = "{sim_driver.root}"\n\n'
-                      f'[nvcontainer]\nstate-dir = "{state}"\n')
+                      f'[nvcontainer]\nstate-dir = "{state}"\n\n'
+                      '[nvidia-container-runtime-hook]\naccept-gpu-access-envvar = true\n')
     rootfs = make_rootfs(d / "rootfs", glibc=True)
     return {"dir": d, "bin": bindir, "config": config, "rootfs": rootfs, "state": state}
 

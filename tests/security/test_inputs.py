@@ -61,14 +61,25 @@ def test_cli_numbers(arena: Arena, case: str) -> None:
         assert outcome.detail == STAGE_LINE.format(stage) + message
 
 
-@pytest.mark.parametrize("pid", ["-1", "2147483648", "9223372036854775808", str(2**70), "4194305"])
+PIDS = {
+    "-1": "container error: pid {ppid} is not in a mount namespace of its own (it is ours): refusing to mount into "
+          "the host's mount table",  # as NVIDIA's: no positive pid means the parent process
+    "2147483648": "input error: parse pid failed: numerical result out of range",  # NVIDIA's strtol into pid_t
+    "9223372036854775808": "input error: parse pid failed: numerical result out of range",
+    str(2**70): "input error: parse pid failed: numerical result out of range",
+    "4194305": "container error: invalid pid 4194305: not a process id",  # above the kernel's PID_MAX_LIMIT
+    "12abc": "input error: parse pid failed: invalid argument",
+}
+
+
+@pytest.mark.parametrize("pid", sorted(PIDS))
 def test_cli_pids(arena: Arena, pid: str) -> None:
     from tests.security.harness import run_cli
 
     out = run_cli("--root", str(arena.sim.root), "configure", f"--pid={pid}", "--device=0", "--utility",
                   str(arena.rootfs))
     assert out.kind == "refused", out.detail
-    assert out.detail == f"nvc-cli: container error: invalid pid {pid}: not a process id", out.detail
+    assert out.detail == "nvc-cli: " + PIDS[pid].format(ppid=os.getpid()), out.detail
     arena.board.record(arena.family, f"--pid={pid[:20]}", "refused", out.detail)
 
 
