@@ -91,7 +91,7 @@ def make_plan(driver: Driver, request: Request) -> Plan:
     mig_cfg = mig_config_gpus(selection, request.mig_config)
     mig_mon = mig_monitor_gpus(selection, request.mig_monitor)
     check_requirements(list(request.requirements), driver, requirement_targets(selection))
-    minors = tuple(sorted(mig_minors(driver.dev_root).items())) if (mig_cfg.all or mig_mon.all) else ()
+    minors = tuple(mig_minors(driver.dev_root).items()) if (mig_cfg.all or mig_mon.all) else ()
     layout = detect_layout(rootfs)
     compat_mode = check_mode(request.cuda_compat_mode)
     compat_libs = () if compat_mode == "disabled" else find_compat_libs(rootfs, layout.cudart_dir,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import stat
 
-from nvcontainer.bounds import decimal
+from nvcontainer.bounds import decimal, leading_decimal
 from nvcontainer.discovery import components as c
 from nvcontainer.driver import DeviceNode
 from nvcontainer.errors import NvcError
@@ -132,3 +132,18 @@ def mig_minors(dev_root: str) -> Dict[str, int]:
         if minor is not None:
             out[parts[0]] = minor
     return out
+
+
+def gpu_cap_minors(minors: Dict[str, int], gpu_minor: int) -> List[int]:
+    """The cap minors of one GPU in ``mig_minors`` (file order: numeric on a real driver): the
+    lines ``gpu<N><rest> <minor>`` with N the GPU's minor, as the original's
+    ``sscanf(line, "gpu%u%s %u")`` picks them."""
+    out = []
+    for key, minor in minors.items():
+        if not key.startswith("gpu"):
+            continue
+        value, end = leading_decimal(key, 3, 9)
+        if value == gpu_minor and end < len(key):
+            out.append(minor)
+    return out
+
