@@ -52,6 +52,9 @@ class Request(Record):
     mig_config: DeviceSpec = None
     mig_monitor: DeviceSpec = None
     imex_channels: Union[str, Sequence[str], None] = None
+    all_imex_channels: bool = False  # also every channel node the host has (the hook's NVIDIA_IMEX_CHANNELS=all)
+    load_kmods: bool = False  # --load-kmods: check the driver's modules, make missing IMEX channel nodes
+    no_create_imex_channels: bool = False  # with load_kmods: make no IMEX channel nodes
     no_cgroups: bool = False
     no_devbind: bool = False
     cuda_compat_mode: str = "mount"  # mount | ldconfig | disabled
@@ -102,12 +105,22 @@ def make_plan(driver: Driver, request: Request) -> Plan:
         compat32_machine=platform.machine(),
         mig_config=mig_cfg.gpus,
         mig_monitor=mig_mon.gpus,
-        imex_channels=parse_imex_channels(request.imex_channels),
+        imex_channels=_imex_channels(driver, request),
         mig_minors=minors,
         cuda_compat_mode=compat_mode,
         compat_libs=compat_libs,
     )
     return build_plan(driver, selection, caps, layout, options)
+
+
+def _imex_channels(driver: Driver, request: Request) -> Tuple[int, ...]:
+    channels = parse_imex_channels(request.imex_channels)
+    if not request.all_imex_channels or driver.imex_major is None:
+        return channels
+    from nvcontainer.discovery.devices import imex_channel_nodes
+
+    present = imex_channel_nodes(driver.dev_root, driver.imex_major)
+    return channels + tuple(ch for ch in present if ch not in channels)
 
 
 def _pure_devices(driver: Driver, request: Request) -> DeviceSpec:
@@ -179,6 +192,12 @@ def apply(the_plan: Plan, rootfs: str, pid: Optional[int] = None, *, request: Op
     target = open_target(os.getppid() if pid is None else pid, what="pid" if pid is not None else "parent pid")
     try:
         owner = Owner(target.uid, target.gid)
+        # Host side, before anything is granted or mounted: the IMEX channel nodes the plan binds
+        # must exist in the dev root (--load-kmods makes missing ones there).
+        from nvcontainer.hostnodes import prepare_host_nodes
+
+        prepare_host_nodes(the_plan, rootfs, load_kmods=req.load_kmods,
+                           create_imex_channels=not req.no_create_imex_channels)
         if not req.no_cgroups:
             _grant_cgroups(the_plan, target.pid)
         prepared = prepare_sources(the_plan)

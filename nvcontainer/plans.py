@@ -220,7 +220,7 @@ def build_plan(driver: Driver, selection: Selection, caps: Capabilities, layout:
             break
         path = c.IMEX_CHANNEL.format(channel=ch)
         b.device(DeviceNode(path, os.path.join(driver.dev_root, path.lstrip("/")), driver.imex_major, ch),
-                 bind=True, rule=rules)
+                 bind=bind_devices, rule=rules)
     return Plan(layout=layout, tmpfs=tuple(tmpfs), mounts=tuple(b.mounts), symlinks=tuple(symlinks),
                 device_rules=tuple(b.rules), ldconfig_dirs=tuple(ldconfig_dirs), devices=tuple(b.devices),
                 warnings=tuple(b.warnings))

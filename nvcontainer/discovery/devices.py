@@ -147,3 +147,22 @@ def gpu_cap_minors(minors: Dict[str, int], gpu_minor: int) -> List[int]:
             out.append(minor)
     return out
 
+
+def imex_channel_nodes(dev_root: str, major: int) -> Tuple[int, ...]:
+    """The IMEX channels whose node ``/dev/nvidia-caps-imex-channels/channel<N>`` the dev root has:
+    a character device ``major:N`` itself, not a link to one; in channel order.  (What
+    ``NVIDIA_IMEX_CHANNELS=all`` gives a container.)"""
+    found = []
+    try:
+        directory = join_in_root(dev_root, c.IMEX_CHANNELS_DIR, follow_final=False)
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                channel = decimal(entry.name[len("channel"):], 7) if entry.name.startswith("channel") else None
+                if channel is None or entry.name != f"channel{channel}":
+                    continue  # "channel05" is not channel 5's node
+                st = entry.stat(follow_symlinks=False)
+                if stat.S_ISCHR(st.st_mode) and (os.major(st.st_rdev), os.minor(st.st_rdev)) == (major, channel):
+                    found.append(channel)
+    except (OSError, NvcError):
+        return ()
+    return tuple(sorted(found))
