@@ -95,7 +95,8 @@ def register(app: typer.Typer) -> None:
             requirements=require or [], mig_config=mig_config, mig_monitor=mig_monitor,
             imex_channels=imex_channel, no_cgroups=no_cgroups, no_devbind=no_devbind,
             cuda_compat_mode="disabled" if no_cntlibs else cuda_compat_mode, ldconfig=ldconfig,
-            allow_container_ldconfig=allow_container_ldconfig, no_pivot=opts.no_pivot, exclusive=exclusive)
+            allow_container_ldconfig=allow_container_ldconfig, no_pivot=opts.no_pivot, exclusive=exclusive,
+            load_kmods=opts.load_kmods, no_create_imex_channels=opts.no_create_imex_channels)
         driver_options = DriverOptions(no_persistenced=no_persistenced, no_fabricmanager=no_fabricmanager,
                                        no_gsp_firmware=no_gsp_firmware)
         if dry_run:

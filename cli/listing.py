@@ -57,6 +57,10 @@ def register(app: typer.Typer) -> None:
             firmwares = False
         driver = discover(opts.root, opts.ldcache, dev_root=opts.dev_root, options=DriverOptions(
             no_persistenced=no_persistenced, no_fabricmanager=no_fabricmanager, no_gsp_firmware=no_gsp_firmware))
+        if opts.load_kmods:
+            from nvcontainer.hostnodes import load_kmods
+
+            load_kmods(driver, channels, create_imex_channels=not opts.no_create_imex_channels)
         selection = select_devices(driver, device)
         cfg = mig_config_gpus(selection, mig_config).gpus
         mon = mig_monitor_gpus(selection, mig_monitor).gpus

@@ -46,6 +46,7 @@ _EXPORTS = {
     "plan": "nvcontainer.container",
     "make_plan": "nvcontainer.container",
     "configure": "nvcontainer.container",
+    "ensure_imex_channels": "nvcontainer.hostnodes",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -51,6 +51,9 @@ class Request(Record):
     mig_config: DeviceSpec = None
     mig_monitor: DeviceSpec = None
     imex_channels: Union[str, Sequence[str], None] = None
+    all_imex_channels: bool = False  # also every channel node the host has (the hook's NVIDIA_IMEX_CHANNELS=all)
+    load_kmods: bool = False  # --load-kmods: check the driver's modules, make missing IMEX channel nodes
+    no_create_imex_channels: bool = False  # with load_kmods: make no IMEX channel nodes
     no_cgroups: bool = False
     no_devbind: bool = False
     cuda_compat_mode: str = "mount"  # mount | ldconfig | disabled
@@ -91,7 +94,7 @@ def make_plan(driver: Driver, request: Request) -> Plan:
     mig_cfg = mig_config_gpus(selection, request.mig_config)
     mig_mon = mig_monitor_gpus(selection, request.mig_monitor)
     check_requirements(list(request.requirements), driver, requirement_targets(selection))
-    minors = tuple(sorted(mig_minors(driver.dev_root).items())) if (mig_cfg.all or mig_mon.all) else ()
+    minors = tuple(mig_minors(driver.dev_root).items()) if (mig_cfg.all or mig_mon.all) else ()
     layout = detect_layout(rootfs)
     compat_mode = check_mode(request.cuda_compat_mode)
     compat_libs = () if compat_mode == "disabled" else find_compat_libs(rootfs, layout.cudart_dir,
@@ -102,7 +105,7 @@ def make_plan(driver: Driver, request: Request) -> Plan:
         compat32_machine=os.uname().machine,
         mig_config=mig_cfg.gpus,
         mig_monitor=mig_mon.gpus,
-        imex_channels=parse_imex_channels(request.imex_channels),
+        imex_channels=_imex_channels(driver, request),
         mig_minors=minors,
         cuda_compat_mode=compat_mode,
         compat_libs=compat_libs,
@@ -119,6 +122,16 @@ def _discover(request: Request, root: str, ldcache: Optional[str], dev_root: Opt
     from nvcontainer.snapshot import discover_cached
 
     return discover_cached(root, ldcache, dev_root=dev_root, options=options)
+
+
+def _imex_channels(driver: Driver, request: Request) -> Tuple[int, ...]:
+    channels = parse_imex_channels(request.imex_channels)
+    if not request.all_imex_channels or driver.imex_major is None:
+        return channels
+    from nvcontainer.discovery.devices import imex_channel_nodes
+
+    present = imex_channel_nodes(driver.dev_root, driver.imex_major)
+    return channels + tuple(ch for ch in present if ch not in channels)
 
 
 def _pure_devices(driver: Driver, request: Request) -> DeviceSpec:
@@ -206,6 +219,12 @@ def apply(the_plan: Plan, rootfs: str, pid: Optional[int] = None, *, request: Op
         _check_host_side(rootfs, target.host_root)
         linux.new_mount_api_available()  # probed and libc loaded here, never from inside the container
         mounts.proc_fd()
+        # Host side, before anything is granted or mounted: the IMEX channel nodes the plan binds
+        # must exist in the dev root (--load-kmods makes missing ones there).
+        from nvcontainer.hostnodes import prepare_host_nodes
+
+        prepare_host_nodes(the_plan, rootfs, load_kmods=req.load_kmods,
+                           create_imex_channels=not req.no_create_imex_channels)
         if not req.no_cgroups:
             _grant_cgroups(the_plan, target.pid)
         prepared = prepare_sources(the_plan)

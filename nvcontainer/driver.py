@@ -56,6 +56,7 @@ class Gpu(Record):
     memory_used: int
     node: DeviceNode
     mig_enabled: bool = False
+    mig_capable: bool = False  # NVML answers its MIG mode (A100, H100, ...), whether MIG is on or off
     migs: Tuple[MigDevice, ...] = ()
     utilization_gpu: Optional[int] = None  # percent
     utilization_memory: Optional[int] = None

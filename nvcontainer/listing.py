@@ -8,14 +8,14 @@ Paths are as seen from the driver root.
 from __future__ import annotations
 
 from nvcontainer.discovery import components as c
-from nvcontainer.discovery.devices import missing_node_warning
+from nvcontainer.discovery.devices import gpu_cap_minors, missing_node_warning
 from nvcontainer.driver import Driver, Gpu
 from nvcontainer.records import Record
 
 TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
 
 if TYPE_CHECKING:
-    from typing import List, Optional, Sequence
+    from typing import Dict, List, Optional, Sequence
 
     from nvcontainer.policy.selection import Selection
 
@@ -34,17 +34,21 @@ class ListRequest(Record):
     imex_channels: Sequence[int] = ()
 
 
-def _mig_cap_paths(driver: Driver, gpus: Sequence[Gpu], cap_file: str, mig_minors: dict) -> List[str]:
+def _mig_cap_paths(driver: Driver, gpus: Sequence[Gpu], cap_file: str, mig_minors: Dict[str, int]) -> List[str]:
+    """``--mig-config=all`` / ``--mig-monitor=all``: the capability file, then per GPU its
+    capabilities directory; with an ``nvidia-caps`` major (the "dev" caps style) also the cap's
+    node, ``/dev/nvidia-caps`` and every cap node of the GPU."""
+    dev_style = driver.caps_major is not None
     out = [cap_file]
-    if driver.caps_major is not None:
+    if dev_style:
         minor = mig_minors.get(cap_file.rsplit("/", 1)[-1])
         if minor is not None:
             out.append(c.NVIDIA_CAP.format(minor=minor))
     for gpu in gpus:
         out.append(c.GPU_CAPS.format(minor=gpu.minor))
-        out.append(c.NVIDIA_CAPS_DIR)
-        prefix = f"gpu{gpu.minor}/"
-        out.extend(c.NVIDIA_CAP.format(minor=m) for k, m in mig_minors.items() if k.startswith(prefix))
+        if dev_style:
+            out.append(c.NVIDIA_CAPS_DIR)
+            out.extend(c.NVIDIA_CAP.format(minor=m) for m in gpu_cap_minors(mig_minors, gpu.minor))
     return out
 
 
@@ -58,19 +62,17 @@ def _listed_control_nodes(driver: Driver) -> List[str]:
     return paths
 
 
-def list_paths(driver: Driver, req: ListRequest, mig_minors: Optional[dict] = None) -> List[str]:
+def list_paths(driver: Driver, req: ListRequest, mig_minors: Optional[Dict[str, int]] = None) -> List[str]:
     out: List[str] = []
     if req.devices:
         out.extend(_listed_control_nodes(driver))
         out.extend(g.node.path for g in req.gpus)
     if not req.mig_config and not req.mig_monitor:
         for mig in req.migs:
-            out.append(mig.gi_caps_path)
-            if mig.gi_caps_node:
-                out.append(mig.gi_caps_node.path)
-            out.append(mig.ci_caps_path)
-            if mig.ci_caps_node:
-                out.append(mig.ci_caps_node.path)
+            # Both access files, then (in the "dev" caps style) both cap nodes, as the original.
+            out += [mig.gi_caps_path, mig.ci_caps_path]
+            if driver.caps_major is not None:
+                out += [n.path for n in (mig.gi_caps_node, mig.ci_caps_node) if n is not None]
     out.extend(c.IMEX_CHANNEL.format(channel=ch) for ch in req.imex_channels)
     if req.mig_config:
         out.extend(_mig_cap_paths(driver, req.mig_config, c.MIG_CONFIG_CAP, mig_minors or {}))

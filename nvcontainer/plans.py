@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 
 from nvcontainer.discovery import components as c
+from nvcontainer.discovery.devices import gpu_cap_minors
 from nvcontainer.driver import DeviceNode, Driver, Gpu
 from nvcontainer.policy import capabilities as capmod
 from nvcontainer.policy.capabilities import Capabilities
@@ -101,7 +102,7 @@ class PlanOptions(Record):
     mig_config: Tuple[Gpu, ...] = ()  # GPUs whose MIG config capability is given (--mig-config)
     mig_monitor: Tuple[Gpu, ...] = ()
     imex_channels: Tuple[int, ...] = ()
-    mig_minors: Tuple[Tuple[str, int], ...] = ()  # nvidia-caps/mig-minors, for mig-config/monitor
+    mig_minors: Tuple[Tuple[str, int], ...] = ()  # nvidia-caps/mig-minors in file order, for mig-config/monitor
     cuda_compat_mode: str = "mount"  # mount | ldconfig | disabled
     compat_libs: Tuple[str, ...] = ()  # the image's compat libraries newer than the driver
 
@@ -232,7 +233,7 @@ def build_plan(driver: Driver, selection: Selection, caps: Capabilities, layout:
             break
         path = c.IMEX_CHANNEL.format(channel=ch)
         b.device(DeviceNode(path, os.path.join(driver.dev_root, path.lstrip("/")), driver.imex_major, ch),
-                 bind=True, rule=rules)
+                 bind=bind_devices, rule=rules)
     return Plan(layout=layout, tmpfs=tuple(tmpfs), mounts=tuple(b.mounts), symlinks=tuple(symlinks),
                 device_rules=tuple(b.rules), ldconfig_dirs=tuple(ldconfig_dirs), devices=tuple(b.devices),
                 warnings=tuple(b.warnings))
@@ -249,11 +250,12 @@ def _mig_caps(b: _Builder, driver: Driver, gpus: Sequence[Gpu], cap: str, minors
         return
     b.mount(BindMount(os.path.join(root, c.NVIDIA_CAPS_DIR.lstrip("/")), c.NVIDIA_CAPS_DIR, "dir",
                       CAPS_DIR_FLAGS, "device"))
-    wanted = [cap] + [k for k in minors for g in gpus if k.startswith(f"gpu{g.minor}/")]
-    for key in wanted:
-        minor = minors.get(key)
-        if minor is None:
-            continue
+    # The original's order: the config (monitor) cap, then per GPU in selection order every cap
+    # minor mig-minors lists for it, in the file's order.
+    wanted = [minors[cap]] if cap in minors else []
+    for gpu in gpus:
+        wanted += gpu_cap_minors(minors, gpu.minor)
+    for minor in wanted:
         path = c.NVIDIA_CAP.format(minor=minor)
         node = DeviceNode(path, os.path.join(root, path.lstrip("/")), driver.caps_major, minor)
         # The caps directory itself is bound; the nodes only need their cgroup rules.

@@ -74,6 +74,7 @@ NVIDIA_UVM_TOOLS = "/dev/nvidia-uvm-tools"
 NVIDIA_GPU = "/dev/nvidia{minor}"
 NVIDIA_CAPS_DIR = "/dev/nvidia-caps"
 NVIDIA_CAP = "/dev/nvidia-caps/nvidia-cap{minor}"
+IMEX_CHANNELS_DIR = "/dev/nvidia-caps-imex-channels"
 IMEX_CHANNEL = "/dev/nvidia-caps-imex-channels/channel{channel}"
 
 # /proc/devices names of the dynamic majors.
@@ -92,6 +93,7 @@ GPU_CAPS = "/proc/driver/nvidia/capabilities/gpu{minor}"
 GI_ACCESS = "/proc/driver/nvidia/capabilities/gpu{minor}/mig/gi{gi}/access"
 CI_ACCESS = "/proc/driver/nvidia/capabilities/gpu{minor}/mig/gi{gi}/ci{ci}/access"
 MIG_MINORS = "/proc/driver/nvidia-caps/mig-minors"
+PROC_MODULES = "/proc/modules"
 PROC_DEVICES = "/proc/devices"
 
 APP_PROFILE_DIR = "/etc/nvidia/nvidia-application-profiles-rc.d"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import stat
 
-from nvcontainer.bounds import decimal
+from nvcontainer.bounds import decimal, leading_decimal
 from nvcontainer.discovery import components as c
 from nvcontainer.driver import DeviceNode
 from nvcontainer.errors import NvcError
@@ -132,3 +132,37 @@ def mig_minors(dev_root: str) -> Dict[str, int]:
         if minor is not None:
             out[parts[0]] = minor
     return out
+
+
+def gpu_cap_minors(minors: Dict[str, int], gpu_minor: int) -> List[int]:
+    """The cap minors of one GPU in ``mig_minors`` (file order: numeric on a real driver): the
+    lines ``gpu<N><rest> <minor>`` with N the GPU's minor, as the original's
+    ``sscanf(line, "gpu%u%s %u")`` picks them."""
+    out = []
+    for key, minor in minors.items():
+        if not key.startswith("gpu"):
+            continue
+        value, end = leading_decimal(key, 3, 9)
+        if value == gpu_minor and end < len(key):
+            out.append(minor)
+    return out
+
+
+def imex_channel_nodes(dev_root: str, major: int) -> Tuple[int, ...]:
+    """The IMEX channels whose node ``/dev/nvidia-caps-imex-channels/channel<N>`` the dev root has:
+    a character device ``major:N`` itself, not a link to one; in channel order.  (What
+    ``NVIDIA_IMEX_CHANNELS=all`` gives a container.)"""
+    found = []
+    try:
+        directory = join_in_root(dev_root, c.IMEX_CHANNELS_DIR, follow_final=False)
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                channel = decimal(entry.name[len("channel"):], 7) if entry.name.startswith("channel") else None
+                if channel is None or entry.name != f"channel{channel}":
+                    continue  # "channel05" is not channel 5's node
+                st = entry.stat(follow_symlinks=False)
+                if stat.S_ISCHR(st.st_mode) and (os.major(st.st_rdev), os.minor(st.st_rdev)) == (major, channel):
+                    found.append(channel)
+    except (OSError, NvcError):
+        return ()
+    return tuple(sorted(found))

@@ -35,8 +35,11 @@ def _gpu(lib: nv.Nvml, h: Any, index: int, dev_root: str, caps_major: Optional[i
     memory = nv.optional(lib.memory_info, h)
     arch = nv.optional(lib.architecture, h, default=-1)
     util = nv.optional(lib.utilization, h)
-    mig_mode = nv.optional(lib.mig_mode, h, default=(0, 0))
-    mig_enabled = mig_mode[0] == nv.DEVICE_MIG_ENABLE
+    # As the original: a GPU whose MIG mode NVML reports is MIG-capable; MIG is enabled only when
+    # the current mode is on and no change is pending.
+    mig_mode = nv.optional(lib.mig_mode, h)
+    mig_capable = mig_mode is not None
+    mig_enabled = mig_capable and mig_mode[0] == nv.DEVICE_MIG_ENABLE and mig_mode[0] == mig_mode[1]
     migs = _migs(lib, h, index, minor, dev_root, caps_major) if mig_enabled else ()
     return Gpu(
         index=index,
@@ -52,6 +55,7 @@ def _gpu(lib: nv.Nvml, h: Any, index: int, dev_root: str, caps_major: Optional[i
         memory_used=memory.used if memory else 0,
         node=gpu_node(dev_root, minor),
         mig_enabled=mig_enabled,
+        mig_capable=mig_capable,
         migs=migs,
         utilization_gpu=util[0] if util else None,
         utilization_memory=util[1] if util else None,

@@ -6,7 +6,7 @@ import os
 
 from nvcontainer.config.schema import Config
 from nvcontainer.errors import InputError
-from nvcontainer.hook.request import GpuRequest, parse_request
+from nvcontainer.hook.request import IMEX_ALL, GpuRequest, parse_request
 from nvcontainer.hook.state import BundleSpec, HookState, load_bundle_spec, parse_state
 from nvcontainer.log import logger as log
 
@@ -43,6 +43,7 @@ def build_request(gpu: GpuRequest, bundle: BundleSpec, state: HookState, config:
 
     cli = config.nvidia_container_cli
     features = config.features
+    all_imex = gpu.imex_channels == (IMEX_ALL,)
     return Request(
         rootfs=bundle.rootfs,
         devices=list(gpu.devices) if gpu.devices else None,
@@ -50,7 +51,10 @@ def build_request(gpu: GpuRequest, bundle: BundleSpec, state: HookState, config:
         requirements=list(gpu.requirements),
         mig_config=gpu.mig_config,
         mig_monitor=gpu.mig_monitor,
-        imex_channels=list(gpu.imex_channels) or None,
+        imex_channels=None if all_imex else (list(gpu.imex_channels) or None),
+        all_imex_channels=all_imex,
+        load_kmods=cli.load_kmods,
+        no_create_imex_channels=features.disable_imex_channel_creation,
         no_cgroups=cli.no_cgroups,
         cuda_compat_mode=_COMPAT_MODES[config.nvidia_container_runtime.modes.legacy.cuda_compat_mode],
         ldconfig=cli.ldconfig or None,

@@ -11,7 +11,8 @@ it can influence the hook (CVE-2025-23266).
 * ``NVIDIA_REQUIRE_*`` (not ``_JETPACK``) unless ``NVIDIA_DISABLE_REQUIRE``; legacy images add
   ``cuda>=MAJOR.MINOR``.
 * ``NVIDIA_MIG_CONFIG_DEVICES`` / ``NVIDIA_MIG_MONITOR_DEVICES``: privileged containers only.
-* ``NVIDIA_IMEX_CHANNELS``.
+* ``NVIDIA_IMEX_CHANNELS``: a comma list of channel ids; ``all`` = every channel node the host has;
+  ``none``, ``void``, empty or unset = none.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ DISABLE_REQUIRE = "NVIDIA_DISABLE_REQUIRE"
 MIG_CONFIG = "NVIDIA_MIG_CONFIG_DEVICES"
 MIG_MONITOR = "NVIDIA_MIG_MONITOR_DEVICES"
 IMEX_CHANNELS = "NVIDIA_IMEX_CHANNELS"
+IMEX_ALL = "all"  # GpuRequest.imex_channels == ("all",): every channel node of the host
 CUDA_VERSION = "CUDA_VERSION"
 DEFAULT_CAPABILITIES = ("utility", "compute")
 VOLUME_MOUNT_ROOT = "/var/run/nvidia-container-devices"
@@ -61,7 +63,7 @@ class GpuRequest(Record):
     requirements: Tuple[str, ...] = ()
     mig_config: Optional[str] = None
     mig_monitor: Optional[str] = None
-    imex_channels: Tuple[str, ...] = ()
+    imex_channels: Tuple[str, ...] = ()  # ("all",): every channel node the host has
     exclusive: bool = False  # NVIDIA_GPU_ACCESS=exclusive: GPUs nobody else holds (nvcontainer.allocation)
 
 
@@ -211,17 +213,30 @@ def _mig(env: Mapping[str, str], name: str, privileged: bool) -> Optional[str]:
     return value
 
 
+def _imex_list(items: Iterable[str]) -> Tuple[str, ...]:
+    """Channel ids with the toolkit's special values: ``void`` (or nothing) and ``none`` mean no
+    channel and win over everything, then ``all`` (every channel the host has: ``("all",)``)."""
+    kept = [item for item in (part.strip() for part in items) if item]
+    if not kept or "void" in kept or "none" in kept:
+        return ()
+    if "all" in kept:
+        return (IMEX_ALL,)
+    return tuple(unique(kept, "IMEX channels", InputError))
+
+
 def _imex(env: Mapping[str, str], spec: ContainerSpec, config: Config, mount_channels: List[str]) -> Tuple[str, ...]:
+    """``NVIDIA_IMEX_CHANNELS`` (or ``imex/<id>`` volume mounts, which win when accepted).
+
+    Unset means no channel, legacy image or not (the toolkit's rule since 1.17.2).  ``all`` gives
+    every channel node the host has; NVIDIA's hook drops ``all`` and gives none (docs/migration.md)."""
     if config.features.ignore_imex_channel_requests:
         return ()
     if mount_channels:
-        return tuple(mount_channels)
+        return _imex_list(mount_channels)
     if not (spec.privileged or config.accept_nvidia_visible_devices_envvar_when_unprivileged):
         return ()
-    items = (part.strip() for part in env.get(IMEX_CHANNELS, "").split(","))
-    # "all" is not a channel list the hook can expand
-    return tuple(unique((item for item in items if item not in ("", "all", "none", "void")), "IMEX channels",
-                        InputError))
+    value = env.get(IMEX_CHANNELS)
+    return () if value is None else _imex_list(value.split(","))
 
 
 def parse_request(spec: ContainerSpec, config: Config) -> Optional[GpuRequest]:

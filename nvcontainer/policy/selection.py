@@ -40,7 +40,8 @@ class Selection(Record):
 
 
 class MigCapsSelection(Record):
-    """Result of ``--mig-config=``/``--mig-monitor=``: ``all`` when requested, and the GPUs it covers."""
+    """Result of ``--mig-config=``/``--mig-monitor=``: ``all`` when requested, and the MIG-capable
+    GPUs it covers."""
 
     gpus: Tuple[Gpu, ...] = ()
     all: bool = False
@@ -238,14 +239,17 @@ def _select_mig_caps(selection: Selection, value: DeviceSpec, stage: str) -> Mig
             gpu for mig in selection.migs for gpu in selection.gpus if gpu.index == mig.parent_index
         ]
         for gpu in candidates:
-            if gpu.mig_enabled and gpu not in chosen:
+            if gpu.mig_capable and gpu not in chosen:
                 chosen.append(gpu)
         return MigCapsSelection(tuple(chosen), True)
     return MigCapsSelection()
 
 
 def mig_config_gpus(selection: Selection, value: DeviceSpec) -> MigCapsSelection:
-    """``--mig-config=all``: the MIG-enabled GPUs among the selected ones (selection order).
+    """``--mig-config=all``: the MIG-capable GPUs among the selected ones (selection order).
+
+    MIG-capable, as the original: a GPU whose MIG mode NVML answers (every A100 or H100), MIG mode
+    on or off, since the config capability is what lets a container turn MIG mode on.
 
     Only ``all`` is accepted; errors carry stage ``mig-config``.  ``all`` is refused when specific
     MIG devices were selected (not via ``--device=all``).  A value of None or only commas means the

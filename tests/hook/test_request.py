@@ -106,7 +106,8 @@ def test_mig_and_imex_when_privileged() -> None:
     assert (got.mig_config, got.mig_monitor, got.imex_channels) == ("all", "all", ("3", "1"))
 
 
-@pytest.mark.parametrize("value, expected", [("all", ()), ("", ()), ("0,all", ("0",)), ("7", ("7",))])
+@pytest.mark.parametrize("value, expected", [("all", ("all",)), ("", ()), ("0,all", ("all",)), ("7", ("7",)),
+                                             ("0,none", ()), ("all,void", ()), (" 3 , 1 ,3", ("3", "1"))])
 def test_imex_channels(value: str, expected: Tuple[str, ...]) -> None:
     got = parse_request(spec({"NVIDIA_VISIBLE_DEVICES": "0", "NVIDIA_IMEX_CHANNELS": value}), Config())
     assert got is not None and got.imex_channels == expected

@@ -44,6 +44,7 @@ def make_gpu(
     arch: str = "8.0",
     migs: int = 0,
     mig_enabled: bool = False,
+    mig_capable: bool = True,  # an A100, MIG mode on or off
 ) -> Gpu:
     return Gpu(
         index=index,
@@ -59,6 +60,7 @@ def make_gpu(
         memory_used=0,
         node=DeviceNode(f"/dev/nvidia{index}", f"/dev/nvidia{index}", 195, index),
         mig_enabled=mig_enabled or migs > 0,
+        mig_capable=mig_capable or mig_enabled or migs > 0,
         migs=tuple(make_mig(index, m) for m in range(migs)),
     )
 

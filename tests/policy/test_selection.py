@@ -224,16 +224,24 @@ def test_mig_config_not_requested(dgx):
 
 
 def test_mig_config_all_with_all_devices(dgx):
+    # Every A100 is MIG-capable, MIG mode on (GPU 0) or off: the original selects all eight.
     result = mig_config_gpus(select_devices(dgx, "all"), "all")
     assert result.all is True
-    assert [g.index for g in result.gpus] == [0]
+    assert [g.index for g in result.gpus] == list(range(8))
 
 
-def test_mig_config_keeps_only_mig_enabled_gpus(dgx):
+def test_mig_config_keeps_mig_capable_gpus_in_selection_order(dgx):
     result = mig_monitor_gpus(select_devices(dgx, "3,0,1"), "ALL")
     assert result.all is True
-    assert [g.index for g in result.gpus] == [0]
-    assert mig_config_gpus(select_devices(dgx, "3"), "all").gpus == ()
+    assert [g.index for g in result.gpus] == [3, 0, 1]
+    assert [g.index for g in mig_config_gpus(select_devices(dgx, "3"), "all").gpus] == [3]
+
+
+def test_mig_config_skips_gpus_that_are_not_mig_capable(gpu_factory, driver_factory):
+    driver = driver_factory([gpu_factory(0, 0x07, mig_capable=False), gpu_factory(1, 0x0F, migs=1),
+                             gpu_factory(2, 0x47), gpu_factory(3, 0x4E, mig_capable=False)])
+    assert [g.index for g in mig_config_gpus(select_devices(driver, "all"), "all").gpus] == [1, 2]
+    assert mig_monitor_gpus(select_devices(driver, "0,3"), "all").gpus == ()
 
 
 def test_mig_config_with_nothing_selected(dgx):

@@ -29,8 +29,9 @@ def _device_file_minor(root: Path, proc_path: str) -> int:
 def _cap_lines(driver: SimulatedDriver, minor: int, mig: Dict[str, Any]) -> List[str]:
     gi_path = f"{CAPS}/gpu{minor}/mig/gi{mig['gi']}/access"
     ci_path = f"{CAPS}/gpu{minor}/mig/gi{mig['gi']}/ci{mig['ci']}/access"
-    return [gi_path, f"/dev/nvidia-caps/nvidia-cap{_device_file_minor(driver.root, gi_path)}",
-            ci_path, f"/dev/nvidia-caps/nvidia-cap{_device_file_minor(driver.root, ci_path)}"]
+    # nvidia-container-cli's order: both access files, then both cap nodes.
+    return [gi_path, ci_path, f"/dev/nvidia-caps/nvidia-cap{_device_file_minor(driver.root, gi_path)}",
+            f"/dev/nvidia-caps/nvidia-cap{_device_file_minor(driver.root, ci_path)}"]
 
 
 @pytest.mark.parametrize("preset", ["dgx-a100", "dgx-h100-mig"])
