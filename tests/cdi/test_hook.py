@@ -435,3 +435,28 @@ def test_mount_driver_proc_refuses_an_image_proc(cdi_hook: Path, tmp_path: Path,
                {"bundle": str(b)}, unshare=True)
     assert out.returncode == 1 and out.stderr.startswith(f"nvc-cdi-hook: cdi error: {message}")
     assert out.stderr.count("\n") == 1
+
+
+HEAVY = ("typing", "dataclasses", "inspect", "logging", "tempfile", "subprocess", "yaml", "jsonschema", "elftools",
+         "typer", "click", "pycparser")
+
+
+@pytest.mark.parametrize("args", [
+    ["create-symlinks", "--link", "a::/x"], ["chmod", "--mode", "755", "--path", "/x"],
+    ["enable-cuda-compat", "--host-driver-version=550.54.15"], ["disable-device-node-modification"],
+    ["update-application-profile"], ["mount-driver-proc", "--help"], ["noop"]])
+def test_every_hook_start_imports_nothing_heavy(cdi_hook: Path, tmp_path: Path, args: List[str]) -> None:
+    """Each container start runs these hooks (six of them per container): started as the launcher
+    starts them (python -I -S), none may pull in what only front ends or rare paths need."""
+    b = bundle(tmp_path)
+    (b / "rootfs/dev").mkdir(exist_ok=True)
+    os.mknod(b / "rootfs/dev/nvidia0", 0o666 | stat.S_IFCHR, os.makedev(195, 0))
+    launcher = cdi_hook.read_text().replace("sys.exit(main())", (
+        f"import atexit\natexit.register(lambda: print('heavy:', sorted(m for m in {HEAVY!r} if m in sys.modules), "
+        "file=sys.stderr))\nmain()"))
+    probe = tmp_path / "probe"
+    probe.write_text(launcher)
+    probe.chmod(0o755)
+    out = hook(probe, args, {"bundle": str(b)})
+    assert out.returncode == 0, out.stderr
+    assert "heavy: []" in out.stderr.splitlines(), out.stderr
