@@ -80,6 +80,11 @@ def fresh_rootfs(tmp_path: Path) -> Path:
     return rootfs
 
 
+def driver_mounts(sim_root: Path) -> List[str]:
+    """The host's mounts a hook of ours could have leaked (podman mounts its own storage meanwhile)."""
+    return [line for line in mountinfo() if "/proc/driver" in line or str(sim_root) in line or "nvidia" in line]
+
+
 def gpu_lines(text: str) -> List[str]:
     return [line for line in text.splitlines() if line.startswith("GPU ")]
 
@@ -117,7 +122,7 @@ def test_what_the_hooks_did_inside(engine: Path, kind: str, tmp_path: Path, sim_
         "for f in /usr/lib/x86_64-linux-gnu/libcuda.so /usr/lib64/libcuda.so; do [ -L $f ] && readlink $f; done\n"
         "cat /proc/driver/nvidia/version | head -n 1\n"
         "ls /dev | grep '^nvidia[0-9]'\n")
-    before = mountinfo()
+    before = driver_mounts(sim_driver.root)
     out = podman(engine, rootfs, "--device", f"{kind}=2", "/bin/sh /check.sh", runtime=runtime)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == [
@@ -126,7 +131,7 @@ def test_what_the_hooks_did_inside(engine: Path, kind: str, tmp_path: Path, sim_
         "libcuda.so.1",
         (sim_driver.root / "proc/driver/nvidia/version").read_text().splitlines()[0],
         "nvidia2"]
-    assert mountinfo() == before
+    assert driver_mounts(sim_driver.root) == before
 
 
 def test_unknown_device_is_podmans_cdi_error(engine: Path, kind: str, tmp_path: Path) -> None:
