@@ -1,68 +1,65 @@
-"""Generate a CDI spec from the Plan: ``generate(driver, ...) -> dict``.
+"""Generate a CDI spec for a driver: ``generate(driver, ...) -> dict``, as ``nvidia-ctk cdi generate`` 1.20.
 
-There is no second discovery path: every edit comes from ``build_plan``.
+The spec is what NVIDIA's generator writes for the same driver root (a k8s device plugin, a
+script comparing specs and a later NVIDIA run all depend on it), from one ``Driver`` snapshot:
 
-* **Common edits** are the Plan of an empty selection: control device nodes, binaries,
-  libraries (64- and 32-bit), firmware and IPC sockets, plus hooks for what a spec cannot say
-  statically: ``create-symlinks`` for the Plan's symlinks (``libcuda.so -> libcuda.so.1``, ...)
-  and ``update-ldcache`` for the library directories.
-* **A device's edits** are the Plan of selecting just that device, minus the common edits: its
-  device node, for a MIG device also the parent's node and its access caps nodes, and the
-  ``/proc`` entries (see below).  ``all`` is the Plan of ``all`` minus the common edits.
+* **devices** (``mode="nvml"``): each full GPU not in MIG mode, and each MIG device, once per
+  naming strategy (default ``index`` and ``uuid``: ``0``, ``GPU-...``, ``0:1``, ``MIG-...``),
+  plus ``all``.  A GPU's edits are its ``/dev/nvidiaN`` and DRM nodes, a MIG device's the
+  parent's node and its GI and CI access capability nodes (``nodes``).  ``device_ids`` limits
+  the devices (``all``, ``none``, an index, a UUID, ``i:j``).
+* **common edits**: the control nodes, the driver's files (``nvfiles``), the hooks
+  ``create-symlinks`` (graphics links, then the library links), ``enable-cuda-compat
+  --host-driver-version=<ver>``, ``update-ldcache --folder <lib dir>``,
+  ``disable-device-node-modification`` and ``update-application-profile`` (``hookspec``), and
+  ``NVIDIA_CTK_LIBCUDA_DIR`` / ``NVIDIA_VISIBLE_DEVICES=void``.
+* ``mode="management"``: one ``all`` device with every NVIDIA device node, and the driver's
+  files without graphics, control nodes or the device-node and application-profile hooks.
+  ``csv`` (Tegra) and ``wsl`` are refused: this generator has no source for them.
+* then nvidia-ctk's transforms (``edits``): dedupe, move shared entries out of devices, sort,
+  and ``cdiVersion`` the lowest version the fields need.
 
-Container paths.  A CDI spec is written once per host and used for every image, so it cannot
-pick an image's library directory (``/usr/lib/x86_64-linux-gnu`` vs ``/usr/lib64``) the way
-``configure`` does by looking into the rootfs.  As ``nvidia-ctk cdi generate`` does, each file
-goes to its own path relative to the driver root (for a driver installed at ``/``: containerPath
-== hostPath), and the ``update-ldcache`` hook adds those directories to the image's ld cache,
-so lookups by soname work in any image.  The Plan is built with a layout whose lib and bin
-directories are the driver's own, and each file's target is then set to the file's driver path.
+A device whose nodes the dev root does not have is refused, as nvidia-ctk does ("invalid
+device, empty device edits"): a spec naming nodes that do not exist would fail every container.
 
-``/proc``.  For a driver whose ``/proc/driver/nvidia`` is the running kernel's (``dev_root`` is
-``/``) the container's procfs already has it, and runc refuses bind mounts under ``/proc``
-("cannot be mounted because it is inside /proc"): no ``/proc`` mounts are emitted.  For a
-driver root whose proc files are plain files (a simulated driver, a driver container's
-``--dev-root``) the spec mounts a tmpfs on ``/proc/driver``, binds the driver's
-``version``/``params``/``registry`` files into it, and each device binds its
-``/proc/driver/nvidia/gpus/<bus id>`` directory (MIG: its ``access`` files).  crun accepts that;
-runc does not.  ``proc_mounts=True/False`` overrides the choice.
-
-Hooks carry an absolute ``path`` and an explicit ``env`` (``NVIDIA_CTK_DEBUG=false``), so the
-runtime never hands them the container's environment (CVE-2025-23266).  ``cdiVersion`` is the
-lowest version that allows the fields used (``0.5.0`` as soon as a device node has a hostPath).
+Our extras, each behind an option (``docs/migration.md``): ``compat32`` adds the 32-bit
+libraries; ``mps_dir`` the MPS pipe directory; ``driver_proc`` (default: on exactly when the dev
+root's ``/proc/driver/nvidia`` is a plain directory, i.e. a simulated driver) adds our
+``mount-driver-proc`` hook, which shows that directory at ``/proc/driver/nvidia`` in the
+container (a spec mount there is refused by runc: "inside /proc").
 """
 
 from __future__ import annotations
 
 import os
-import platform
-import shutil
 import sys
 
+from nvcontainer.cdi import edits as ed
+from nvcontainer.cdi import hookspec, nodes
 from nvcontainer.cdi import spec as model
 from nvcontainer.cdi.errors import CdiError
-from nvcontainer.discovery import components as c
-from nvcontainer.driver import DeviceNode, Driver
-from nvcontainer.plans import BindMount, Plan, PlanOptions, Symlink, build_plan
-from nvcontainer.policy.capabilities import ALL_DRIVER_CAPABILITIES, Capabilities
-from nvcontainer.policy.layout import BINS_DIR, CUDART_DIR, LDCONFIG_PATH, LIB32_DIR, LIB64_DIR, ContainerLayout
-from nvcontainer.policy.selection import Selection, select_devices
 
 TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+    from nvcontainer.driver import Driver, Gpu, MigDevice
+
 STRATEGIES = ("index", "uuid", "type-index")
+DEFAULT_STRATEGIES = ("index", "uuid")
+MODES = ("auto", "nvml", "management", "csv", "wsl", "gdrcopy", "gds", "imex", "mofed", "nvswitch")
 HOOK_NAME = "nvc-cdi-hook"
-HOOK_ENV = ("NVIDIA_CTK_DEBUG=false",)
-COMMON_ENV = ("NVIDIA_VISIBLE_DEVICES=void",)  # an nvidia runtime hook must not inject a second time
-_OPTION_ORDER = ("ro", "nosuid", "nodev", "noexec")
-_PROC_TMPFS = "/proc/driver"
-_PROC_TMPFS_OPTIONS = ["nosuid", "nodev", "noexec", "mode=0555"]
+FEATURE_EXPLICIT_LIBRARIES = "enable-explicit-driver-libraries"
+FEATURE_NO_IPC = "disable-ipc-discoverer"
+FEATURE_NO_GIDS = "no-additional-gids-for-device-nodes"
+EMPTY_DEVICE_ENV = "NVCT_EMPTY_DEVICE="
+PROC_DRIVER = "/proc/driver/nvidia"
 
 
 def default_hook_path() -> str:
-    """The installed ``nvc-cdi-hook`` script: beside this Python, else on PATH (links resolved)."""
+    """The installed ``nvc-cdi-hook``: beside this Python, else on PATH (links resolved)."""
+    import shutil
+
     beside = os.path.join(os.path.dirname(sys.executable), HOOK_NAME)
     if os.access(beside, os.X_OK):
         return os.path.abspath(beside)
@@ -72,184 +69,243 @@ def default_hook_path() -> str:
     return os.path.realpath(found)
 
 
-def driver_layout(driver: Driver) -> ContainerLayout:
-    """The layout that puts the driver's files at their own paths (see the module docstring)."""
-    libs = driver.libraries
-    main = next((lib for lib in libs if lib.soname in ("libcuda.so.1", "libnvidia-ml.so.1")), None)
-    libs_dir = os.path.dirname((main or libs[0]).path) if libs else LIB64_DIR
-    libs32_dir = os.path.dirname(driver.libraries32[0].path) if driver.libraries32 else LIB32_DIR
-    bins_dir = os.path.dirname(driver.binaries[0].path) if driver.binaries else BINS_DIR
-    return ContainerLayout(bins_dir=bins_dir, libs_dir=libs_dir, libs32_dir=libs32_dir, cudart_dir=CUDART_DIR,
-                           ldconfig=LDCONFIG_PATH)
+def resolve_mode(mode: str, driver: Driver) -> str:
+    """``auto`` -> ``wsl`` for a WSL driver (dxcore), else ``nvml``; unsupported modes refused."""
+    if mode not in MODES:
+        raise CdiError(f"invalid discovery mode {mode!r}: use one of {', '.join(MODES)}")
+    if mode == "auto":
+        mode = "wsl" if any(lib.capability == "dxcore" for lib in driver.libraries) else "nvml"
+    if mode == "csv":
+        raise CdiError("mode 'csv' is not supported: nvc-ctk has no Tegra (CSV mount spec) support; "
+                       "use nvidia-ctk cdi generate on Jetson")
+    if mode == "wsl":
+        raise CdiError("mode 'wsl' is not supported: nvc-ctk has no WSL2 (dxcore) support; "
+                       "use nvidia-ctk cdi generate under WSL2")
+    if mode not in ("nvml", "management"):
+        raise CdiError(f"mode {mode!r} is not supported by nvc-ctk: use nvml or management")
+    return mode
 
 
-def _driver_paths(driver: Driver) -> Dict[str, str]:
-    """host path -> driver-root-relative path of every library and binary."""
-    out = {lib.host_path: lib.path for lib in driver.libraries + driver.libraries32}
-    out.update({b.host_path: b.path for b in driver.binaries})
+def _strategies(strategy: Union[str, Sequence[str]]) -> List[str]:
+    names = [strategy] if isinstance(strategy, str) else list(dict.fromkeys(strategy))
+    for name in names:
+        if name not in STRATEGIES:
+            raise CdiError(f"invalid device name strategy {name!r}: use one of {', '.join(STRATEGIES)}")
+    return names or list(DEFAULT_STRATEGIES)
+
+
+def gpu_names(gpu: Gpu, strategies: Sequence[str]) -> List[str]:
+    return [{"index": str(gpu.index), "uuid": gpu.uuid, "type-index": f"gpu{gpu.index}"}[s] for s in strategies]
+
+
+def mig_names(mig: MigDevice, strategies: Sequence[str]) -> List[str]:
+    index = f"{mig.parent_index}:{mig.index}"
+    return [{"index": index, "uuid": mig.uuid, "type-index": f"mig{index}"}[s] for s in strategies]
+
+
+def device_names(driver: Driver, strategy: Union[str, Sequence[str]] = DEFAULT_STRATEGIES) -> List[Tuple[str, str]]:
+    """``(CDI device name, UUID)`` of every device a spec of ``driver`` defines, before sorting."""
+    strategies = _strategies(strategy)
+    out = []
+    for target in select(driver, ["all"]) or ():
+        names = gpu_names(target, strategies) if _is_gpu(target) else mig_names(target, strategies)
+        out += [(name, target.uuid) for name in names]
     return out
 
 
-def _relocated(plan: Plan, paths: Dict[str, str]) -> Tuple[List[BindMount], List[Symlink]]:
-    """The Plan's mounts with libraries and binaries at their driver paths; its symlinks moved along."""
-    mounts: List[BindMount] = []
-    moved: Dict[str, str] = {}
-    for m in plan.mounts:
-        if m.what in ("library", "library32", "binary") and m.source in paths:
-            moved[m.target] = paths[m.source]
-            m = BindMount(m.source, paths[m.source], m.kind, m.flags, m.what, m.rdev, m.in_rootfs)
-        mounts.append(m)
-    links = []
-    for link in plan.symlinks:
-        directory = os.path.dirname(link.path)
-        stem = link.target.split(".so", 1)[0] + ".so."
-        for old, new in moved.items():
-            if os.path.dirname(old) == directory and os.path.basename(old).startswith(stem):
-                directory = os.path.dirname(new)
-                break
-        links.append(Symlink(f"{directory}/{os.path.basename(link.path)}", link.target))
-    return mounts, links
+def _is_gpu(target: Any) -> bool:
+    return hasattr(target, "minor")
 
 
-def _mount_edit(m: BindMount) -> Dict[str, Any]:
-    options = [flag for flag in _OPTION_ORDER if flag in m.flags] + ["bind"]
-    return {"hostPath": m.source, "containerPath": m.target, "options": options}
-
-
-def _node_edit(node: DeviceNode) -> Dict[str, Any]:
-    return {"path": node.path, "hostPath": node.host_path}
-
-
-def _hook(hook_path: str, *args: str) -> Dict[str, Any]:
-    return {"hookName": "createContainer", "path": hook_path, "args": [HOOK_NAME, *args], "env": list(HOOK_ENV)}
-
-
-def _edits(env: Sequence[str] = (), nodes: Sequence[DeviceNode] = (), mounts: Sequence[Dict[str, Any]] = (),
-           hooks: Sequence[Dict[str, Any]] = ()) -> Dict[str, Any]:
-    out: Dict[str, Any] = {}
-    if env:
-        out["env"] = list(env)
-    if nodes:
-        out["deviceNodes"] = [_node_edit(n) for n in nodes]
-    if mounts:
-        out["mounts"] = list(mounts)
-    if hooks:
-        out["hooks"] = list(hooks)
+def select(driver: Driver, ids: Sequence[str]) -> Optional[List[Any]]:
+    """The GPUs and MIG devices ``ids`` name (nvidia-ctk's ``--device-id``), in order: ``all`` =
+    every full GPU not in MIG mode and every MIG device; ``none`` (None) = no device.  As in
+    nvidia-ctk, the first ``all`` or ``none`` decides."""
+    out: List[Any] = []
+    for token in ids:
+        token = token.strip()
+        if token == "none":
+            return None
+        if token == "all":
+            return [g for g in driver.gpus if not g.mig_enabled] + list(driver.migs)
+        found = _lookup(driver, token)
+        if found not in out:
+            out.append(found)
     return out
 
 
-class _Generator:
-    def __init__(self, driver: Driver, caps: Capabilities, proc_mounts: bool) -> None:
+def _lookup(driver: Driver, token: str) -> Any:
+    for gpu in driver.gpus:
+        if token in (gpu.uuid, str(gpu.index)):
+            return gpu
+        for mig in gpu.migs:
+            if token in (mig.uuid, f"{mig.parent_index}:{mig.index}"):
+                return mig
+    if token.isdigit() or token.startswith(("GPU-", "MIG-")) or (
+            token.count(":") == 1 and all(p.isdigit() for p in token.split(":"))):
+        raise CdiError(f"unknown device {token!r}: no such GPU or MIG device")
+    raise CdiError(f"identifier is not a valid UUID or index: {token!r}")
+
+
+class _Spec:
+    """One generation: options resolved once, edits built per device and for the spec."""
+
+    def __init__(self, driver: Driver, hooks: hookspec.HookCreator, *, gids: bool, files_options: Dict[str, Any],
+                 compat32: bool, driver_proc: bool) -> None:
         self.driver = driver
-        self.caps = caps
-        self.proc_mounts = proc_mounts
-        self.layout = driver_layout(driver)
-        self.options = PlanOptions(no_devbind=True, no_cgroups=True, compat32_machine=platform.machine())
-        self.paths = _driver_paths(driver)
-        self.common = self.plan(Selection())
-        self.common_nodes = {n.path for n in self.common.devices}
-        self.common_targets = {m.target for m in self.common.mounts}
+        self.dev_root = os.path.abspath(driver.dev_root)
+        self.hooks = hooks
+        self.gids = gids
+        self.files_options = files_options
+        self.compat32 = compat32
+        self.driver_proc = driver_proc
 
-    def plan(self, selection: Selection) -> Plan:
-        return build_plan(self.driver, selection, self.caps, self.layout, self.options)
-
-    def _keep(self, m: BindMount) -> bool:
-        return m.what != "proc" or self.proc_mounts
-
-    def device_edits(self, token: str) -> Dict[str, Any]:
-        """The edits of the device ``token`` selects, less what every container gets anyway."""
-        plan = self.plan(select_devices(self.driver, token))
-        nodes = [n for n in plan.devices if n.path not in self.common_nodes]
-        mounts = [_mount_edit(m) for m in plan.mounts if m.target not in self.common_targets and self._keep(m)]
-        return _edits(nodes=nodes, mounts=mounts)
-
-    def common_edits(self, hook_path: str) -> Dict[str, Any]:
-        mounts, links = _relocated(self.common, self.paths)
-        edits = [_mount_edit(m) for m in mounts if self._keep(m)]
-        if self.proc_mounts:
-            edits += self._proc_files()
-        hooks = []
-        if links:
-            args = [arg for link in links for arg in ("--link", f"{link.target}::{link.path}")]
-            hooks.append(_hook(hook_path, "create-symlinks", *args))
-        folders: List[str] = []
-        for m in mounts:
-            if m.what in ("library", "library32") and os.path.dirname(m.target) not in folders:
-                folders.append(os.path.dirname(m.target))
-        if folders:
-            hooks.append(_hook(hook_path, "update-ldcache", *[a for d in folders for a in ("--folder", d)]))
-        return _edits(env=COMMON_ENV, nodes=self.common.devices, mounts=edits, hooks=hooks)
-
-    def _proc_files(self) -> List[Dict[str, Any]]:
-        """A tmpfs on /proc/driver and the driver's proc files from the Plan's /proc tmpfs, bound in."""
-        out: List[Dict[str, Any]] = [{"hostPath": "tmpfs", "containerPath": _PROC_TMPFS, "type": "tmpfs",
-                                      "options": list(_PROC_TMPFS_OPTIONS)}]
-        for tmpfs in self.common.tmpfs:
-            if tmpfs.target != c.PROC_DRIVER:
-                continue
-            for f in tmpfs.files:
-                if f.source and os.path.isfile(f.source):
-                    out.append({"hostPath": f.source, "containerPath": f"{tmpfs.target}/{f.name}",
-                                "options": ["ro", "nosuid", "nodev", "noexec", "bind"]})
+    def _node_edits(self, paths: Sequence[str]) -> ed.Edits:
+        found = nodes.node_edits(self.dev_root, paths)
+        out: ed.Edits = {"deviceNodes": found}
+        if self.gids:
+            out["additionalGids"] = [g for g in (nodes.additional_gid(n) for n in found) if g is not None]
         return out
 
+    def gpu_edits(self, gpu: Gpu) -> ed.Edits:
+        out = self._node_edits(nodes.gpu_paths(gpu))
+        hook = self.hooks.create(hookspec.CREATE_SYMLINKS, *nodes.by_path_links(self.dev_root, out["deviceNodes"]))
+        if hook:
+            out["hooks"] = [hook]
+        return out
 
-def device_names(driver: Driver, strategy: Union[str, Sequence[str]]) -> List[Tuple[str, str]]:
-    """``(CDI device name, selection token)`` of every GPU, then every MIG device, per ``strategy``.
+    def mig_edits(self, mig: MigDevice) -> ed.Edits:
+        parent = self.driver.gpus[mig.parent_index]
+        if mig.gi_caps_node is None or mig.ci_caps_node is None:
+            raise CdiError(f"MIG device {mig.parent_index}:{mig.index}: no GI/CI capability device nodes "
+                           f"(is {self.dev_root}/proc/driver/nvidia-caps/mig-minors readable?)")
+        return self._node_edits([f"/dev/nvidia{parent.minor}", mig.gi_caps_node.path, mig.ci_caps_node.path])
 
-    Several strategies (as ``nvidia-ctk``'s default ``index`` + ``uuid``) give each device once per
-    strategy, strategy by strategy.
-    """
-    if not isinstance(strategy, str):
-        strategies = list(dict.fromkeys(strategy)) or ["index"]
-        return [pair for one in strategies for pair in device_names(driver, one)]
-    if strategy not in STRATEGIES:
-        raise CdiError(f"invalid device name strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
-    out = []
-    for gpu in driver.gpus:
-        name = {"index": str(gpu.index), "uuid": gpu.uuid, "type-index": f"gpu{gpu.index}"}[strategy]
-        out.append((name, gpu.uuid))
-    for mig in driver.migs:
-        index = f"{mig.parent_index}:{mig.index}"
-        name = {"index": index, "uuid": mig.uuid, "type-index": f"mig{index}"}[strategy]
-        out.append((name, mig.uuid))
-    return out
+    def devices(self, ids: Sequence[str], strategies: Sequence[str]) -> List[Dict[str, Any]]:
+        out = []
+        targets = select(self.driver, ids)
+        if targets is None:
+            return [{"name": "none", "containerEdits": {"env": [EMPTY_DEVICE_ENV]}}]
+        for target in targets:
+            if _is_gpu(target):
+                edits, names = self.gpu_edits(target), gpu_names(target, strategies)
+            else:
+                edits, names = self.mig_edits(target), mig_names(target, strategies)
+            out += [{"name": name, "containerEdits": ed.ordered(edits)} for name in names]
+        return out
+
+    def management_devices(self) -> List[Dict[str, Any]]:
+        edits = self._node_edits(nodes.management_paths(self.dev_root))
+        if not edits["deviceNodes"]:
+            raise CdiError(f"no NVIDIA device nodes found under {self.dev_root}/dev")
+        return [{"name": "all", "containerEdits": ed.ordered(edits)}]
+
+    def common_edits(self, management: bool) -> ed.Edits:
+        from nvcontainer.cdi import nvfiles
+
+        files = nvfiles.driver_files(self.driver, graphics=not management, **self.files_options)
+        out: ed.Edits = {} if management else self._node_edits(nodes.CONTROL_NODES)
+        hooks: List[Optional[Dict[str, Any]]] = []
+        if self.driver_proc:
+            hooks.append(self.hooks.create(hookspec.MOUNT_DRIVER_PROC, "--source",
+                                           nodes.host_path(self.dev_root, PROC_DRIVER)))
+        libraries = list(files.libraries)
+        ldcache_dirs = list(files.ldcache_dirs)
+        links = list(files.links)
+        if self.compat32:
+            extra = nvfiles.compat32_mounts(self.driver)
+            finder = nvfiles.Finder(self.driver)
+            libraries += extra
+            links += [link for link in finder.links(extra) if link not in links]
+            ldcache_dirs += [d for d in finder.ldcache_dirs(extra) if d not in ldcache_dirs]
+        hooks.append(self.hooks.create(hookspec.CREATE_SYMLINKS, *files.graphics_links))
+        hooks.append(self.hooks.create(hookspec.CREATE_SYMLINKS, *links))
+        compat_args = [f"--host-driver-version={files.version}"] if files.version and "*" not in files.version else []
+        hooks.append(self.hooks.create(hookspec.ENABLE_CUDA_COMPAT, *compat_args))
+        if ldcache_dirs:
+            hooks.append(self.hooks.create(hookspec.UPDATE_LDCACHE, *ldcache_dirs))
+        if not management:
+            hooks.append(self.hooks.create(hookspec.DISABLE_DEVICE_NODE_MODIFICATION))
+            hooks.append(self.hooks.create(hookspec.UPDATE_APPLICATION_PROFILE))
+        out["hooks"] = [h for h in hooks if h is not None]
+        out["env"] = [f"NVIDIA_CTK_LIBCUDA_DIR={':'.join(files.lib_dirs)}", "NVIDIA_VISIBLE_DEVICES=void"]
+        mounts = [*files.graphics, *libraries, *files.ipcs, *files.firmwares, *files.binaries]
+        out["mounts"] = nvfiles.as_dicts(mounts)
+        return ed.ordered(out)
+
+
+def wants_driver_proc(driver: Driver) -> bool:
+    """True when the dev root's /proc/driver/nvidia is not the kernel's but a directory of files
+    (a simulated driver): then only our hook can show it to a container."""
+    if os.path.realpath(driver.dev_root) == "/":
+        return False
+    return os.path.isfile(nodes.host_path(os.path.abspath(driver.dev_root), PROC_DRIVER + "/version"))
 
 
 def generate(
     driver: Driver,
     *,
-    device_name_strategy: Union[str, Sequence[str]] = "index",
+    device_name_strategy: Union[str, Sequence[str]] = DEFAULT_STRATEGIES,
     vendor: str = "nvidia.com",
     class_: str = "gpu",
     all_device: bool = True,
-    capabilities: Optional[Capabilities] = None,
     hook_path: Optional[str] = None,
-    proc_mounts: Optional[bool] = None,
+    mode: str = "auto",
+    device_ids: Sequence[str] = ("all",),
+    disabled_hooks: Sequence[str] = (),
+    enabled_hooks: Sequence[str] = (),
+    ldconfig_path: Optional[str] = None,
+    library_search_paths: Sequence[str] = (),
+    config_search_paths: Sequence[str] = (),
+    feature_flags: Sequence[str] = (),
+    compat32: bool = False,
+    mps_dir: bool = False,
+    driver_proc: Optional[bool] = None,
 ) -> Dict[str, Any]:
-    """The CDI spec (a dict) for every GPU and MIG device of ``driver``, plus ``all``.
+    """The CDI spec (a dict) of ``driver``'s devices, as nvidia-ctk 1.20 writes it (module docstring).
 
-    ``capabilities`` default to all of them (a spec serves every container); ``hook_path`` to
-    the installed ``nvc-cdi-hook``; ``proc_mounts`` to "only when the driver's /proc is not the
-    kernel's".  Raises ``CdiError`` for a bad vendor, class or strategy.
+    Raises ``CdiError`` for a bad vendor, class, strategy, mode or device id, and for a device
+    whose nodes the dev root does not have.
     """
     kind = f"{vendor}/{class_}"
-    problem = model.kind_error(kind)
+    problem = model.vendor_error(vendor) or model.class_error(class_)
     if problem:
-        raise CdiError(problem)
+        raise CdiError(f"invalid CDI {'vendor' if model.vendor_error(vendor) else 'class'} name: {problem}")
     hook = hook_path or default_hook_path()
     if not os.path.isabs(hook):
         raise CdiError(f"invalid hook path {hook!r}: not an absolute path")
-    if proc_mounts is None:
-        proc_mounts = os.path.realpath(driver.dev_root) != "/"
-    gen = _Generator(driver, capabilities or Capabilities(ALL_DRIVER_CAPABILITIES), proc_mounts)
-    devices = [{"name": name, "containerEdits": gen.device_edits(token)}
-               for name, token in device_names(driver, device_name_strategy)]
-    if all_device and driver.gpus:
-        devices.append({"name": "all", "containerEdits": gen.device_edits("all")})
+    strategies = _strategies(device_name_strategy)
+    mode = resolve_mode(mode, driver)
+    disabled = list(disabled_hooks)
+    if mode == "management":
+        disabled.append(hookspec.DISABLE_DEVICE_NODE_MODIFICATION)
+    hooks = hookspec.HookCreator(hook, disabled=disabled, enabled=enabled_hooks, ldconfig_path=ldconfig_path)
+    flags = set(feature_flags)
+    files_options = {"library_search_paths": tuple(library_search_paths),
+                     "config_search_paths": tuple(config_search_paths),
+                     "explicit_libraries": FEATURE_EXPLICIT_LIBRARIES in flags, "ipc": FEATURE_NO_IPC not in flags,
+                     "mps_dir": mps_dir}
+    gen = _Spec(driver, hooks, gids=FEATURE_NO_GIDS not in flags, files_options=files_options, compat32=compat32,
+                driver_proc=wants_driver_proc(driver) if driver_proc is None else driver_proc)
+    ids = [i.strip() for i in device_ids] or ["all"]
+    if mode == "management":
+        devices = gen.management_devices()
+    else:
+        devices = gen.devices(ids, strategies)
+        if "none" in ids:
+            all_device = False
+    common = ed.simplify(gen.common_edits(mode == "management"), devices)
+    if all_device and devices and "all" not in [d["name"] for d in devices]:
+        devices.append(ed.merged(devices, "all"))
+        common = ed.simplify(common, devices)
+    for device in devices:
+        if ed.is_empty(device["containerEdits"]):
+            raise CdiError(f"invalid device {device['name']!r}: invalid device, empty device edits "
+                           f"(no device node for it under {gen.dev_root}/dev)")
     if not devices:
         raise CdiError("no devices found: a CDI spec needs at least one device")
-    document: Dict[str, Any] = {"cdiVersion": "", "kind": kind, "devices": devices,
-                                "containerEdits": gen.common_edits(hook)}
+    document: Dict[str, Any] = {"cdiVersion": "", "kind": kind, "devices": devices}
+    if common:
+        document["containerEdits"] = common
     document["cdiVersion"] = model.minimum_version(document)
     return document

@@ -35,21 +35,27 @@ if TYPE_CHECKING:
     Registry = Dict[str, Tuple[model.SpecFile, Dict[str, Any]]]  # qualified name -> (spec, device)
 
 
-def load_registry(spec_dirs: Sequence[str]) -> Tuple[Registry, Dict[str, List[str]]]:
-    """Every valid device of the specs in ``spec_dirs``, and the conflicting names (name -> files)."""
+def scan(spec_dirs: Sequence[str]) -> Tuple[Registry, Dict[str, List[str]], List[str]]:
+    """Every valid device of the specs in ``spec_dirs``, the conflicting names (name -> files) and
+    the problems found (one line each: an unreadable or invalid spec file), as the CDI cache sees them."""
     from nvcontainer.cdi.validate import problems
 
     devices: Registry = {}
     conflicts: Dict[str, List[str]] = {}
+    found: List[str] = []
     for path, priority in model.spec_paths(spec_dirs):
         try:
             spec = model.read_spec(path, priority)
         except CdiError as exc:
             log.warning("skipping CDI spec: %s", exc.message)
+            found.append(exc.message)
             continue
-        found = problems(spec.document, path)
-        if found:
-            log.warning("skipping invalid CDI spec: %s", found[0])
+        # As pkg/cdi without its optional schema validator (podman, containerd, NVIDIA's runtime):
+        # the types and load-time rules, not jsonschema (~50 ms to import on a container start).
+        spec_problems = problems(spec.document, path, schema=False)
+        if spec_problems:
+            log.warning("skipping invalid CDI spec: %s", spec_problems[0])
+            found.append(spec_problems[0])
             continue
         for device in spec.document["devices"]:
             name = f"{spec.kind}={device['name']}"
@@ -58,6 +64,12 @@ def load_registry(spec_dirs: Sequence[str]) -> Tuple[Registry, Dict[str, List[st
                 conflicts.setdefault(name, [old[0].path]).append(path)
             if old is None or old[0].priority <= spec.priority:
                 devices[name] = (spec, device)
+    return devices, conflicts, found
+
+
+def load_registry(spec_dirs: Sequence[str]) -> Tuple[Registry, Dict[str, List[str]]]:
+    """Every valid device of the specs in ``spec_dirs``, and the conflicting names (name -> files)."""
+    devices, conflicts, _ = scan(spec_dirs)
     return devices, conflicts
 
 
@@ -87,6 +99,23 @@ def inject(spec_dirs: Sequence[str], device_names: Sequence[str], oci_spec: Dict
             if isinstance(top, dict):
                 apply_edits(out, top)
         apply_edits(out, device["containerEdits"])
+    _sort_mounts(out)
+    return out
+
+
+def inject_spec(document: Dict[str, Any], oci_spec: Dict[str, Any]) -> Dict[str, Any]:
+    """A copy of ``oci_spec`` with every device of the in-memory spec ``document`` applied, then the
+    spec's own edits (the order of NVIDIA's jit-cdi modifier); the spec is checked first."""
+    from nvcontainer.cdi.validate import problems
+
+    found = problems(document, "<generated>", schema=False)
+    if found:
+        raise CdiError(found[0])
+    out = copy.deepcopy(oci_spec)
+    for device in document["devices"]:
+        apply_edits(out, device["containerEdits"])
+    if isinstance(document.get("containerEdits"), dict):
+        apply_edits(out, document["containerEdits"])
     _sort_mounts(out)
     return out
 

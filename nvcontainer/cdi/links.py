@@ -8,9 +8,9 @@ and create files on the host (CVE-2024-0134; CVE-2025-23267 for ldconfig's side)
 * the link's parent directory is resolved inside the rootfs with ``securepath`` (absolute
   symlinks restart at the rootfs, ``..`` stops there), missing directories are made the same way,
   and the directory is opened: everything after that happens relative to that descriptor;
-* the link itself is made with ``symlinkat``; an existing symlink is replaced atomically
-  (``symlinkat`` to a temporary name, then ``renameat`` over it); an existing file or directory
-  of the image is left alone (reported, not overwritten);
+* the link itself is made with ``symlinkat``; whatever else is there (an older link, a file of
+  the image) is replaced atomically (``symlinkat`` to a temporary name, then ``renameat`` over
+  it), as nvidia-cdi-hook 1.20 does; a directory there is an error;
 * the link's *target* is only text stored in the link: a symlink is never followed here.
 """
 
@@ -50,7 +50,7 @@ def _split(path: str) -> Tuple[str, str]:
 
 
 def create_link(rootfs: str, link: Link) -> str:
-    """Make ``link`` inside ``rootfs``; returns what was done: ``created``, ``replaced``, ``kept``, ``exists``."""
+    """Make ``link`` inside ``rootfs``; returns what was done: ``created``, ``replaced`` or ``kept``."""
     parent, name = _split(link.path)
     try:
         mkdirs_in_root(rootfs, parent)
@@ -63,9 +63,9 @@ def create_link(rootfs: str, link: Link) -> str:
         except FileNotFoundError:
             os.symlink(link.target, name, dir_fd=dir_fd)
             return "created"
-        if not stat.S_ISLNK(st.st_mode):
-            return "exists"
-        if os.readlink(name, dir_fd=dir_fd) == link.target:
+        if stat.S_ISDIR(st.st_mode):
+            raise CdiError(f"cannot create link {link.path}: a directory is there")
+        if stat.S_ISLNK(st.st_mode) and os.readlink(name, dir_fd=dir_fd) == link.target:
             return "kept"
         tmp = f".{name}.nvc-{os.getpid()}"
         os.symlink(link.target, tmp, dir_fd=dir_fd)

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
 
-from nvcontainer.atomicfile import write_atomic
 from nvcontainer.cdi.errors import CdiError
 from nvcontainer.records import Record
 
@@ -32,8 +30,20 @@ KNOWN_VERSIONS: Tuple[str, ...] = ("1.1.0", "1.0.0", "0.8.0", "0.7.0", "0.6.0", 
 EARLIEST_VERSION = "0.3.0"
 HOOK_NAMES = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 
-_VENDOR_OR_CLASS = re.compile(r"^[A-Za-z](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?$")
-_DEVICE_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.:-]*[A-Za-z0-9])?$")
+_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_ALNUM = _LETTERS | frozenset("0123456789")
+_KIND_CHARS = _ALNUM | frozenset("_.-")
+_NAME_CHARS = _KIND_CHARS | frozenset(":")
+
+
+def _is_vendor_or_class(text: str) -> bool:
+    """``[A-Za-z]([A-Za-z0-9_.-]*[A-Za-z0-9])?`` (pkg/parser), without importing re on the hot path."""
+    return bool(text) and text[0] in _LETTERS and text[-1] in _ALNUM and all(c in _KIND_CHARS for c in text)
+
+
+def _is_device_name(text: str) -> bool:
+    """``[A-Za-z0-9]([A-Za-z0-9_.:-]*[A-Za-z0-9])?``."""
+    return bool(text) and text[0] in _ALNUM and text[-1] in _ALNUM and all(c in _NAME_CHARS for c in text)
 _MAX_VENDOR = 253
 _MAX_NAME = 63
 
@@ -78,7 +88,7 @@ def vendor_error(vendor: str) -> Optional[str]:
         return "empty vendor"
     if len(vendor) > _MAX_VENDOR:
         return f"vendor {vendor!r} longer than {_MAX_VENDOR} characters"
-    if not _VENDOR_OR_CLASS.match(vendor):
+    if not _is_vendor_or_class(vendor):
         return f"invalid vendor {vendor!r}"
     return None
 
@@ -89,7 +99,7 @@ def class_error(class_: str) -> Optional[str]:
         return "empty class"
     if len(class_) > _MAX_NAME:
         return f"class {class_!r} longer than {_MAX_NAME} characters"
-    if not _VENDOR_OR_CLASS.match(class_):
+    if not _is_vendor_or_class(class_):
         return f"invalid class {class_!r}"
     return None
 
@@ -106,7 +116,7 @@ def device_name_error(name: str) -> Optional[str]:
     """Why ``name`` is not a valid CDI device name, or None."""
     if not name:
         return "empty device name"
-    if not _DEVICE_NAME.match(name):
+    if not _is_device_name(name):
         return f"invalid device name {name!r}"
     return None
 
@@ -218,13 +228,17 @@ def spec_paths(spec_dirs: Sequence[str]) -> List[Tuple[str, int]]:
 
 
 def dump_spec(document: Dict[str, Any], fmt: str) -> str:
-    """``document`` as ``yaml`` or ``json`` text (key order kept)."""
+    """``document`` as ``yaml`` (the layout of NVIDIA's tools, ``nvcontainer.cdi.yamlemit``) or
+    ``json`` text, key order kept."""
     if fmt == "json":
         return json.dumps(document, indent=2) + "\n"
     if fmt == "yaml":
-        import yaml
+        from nvcontainer.cdi.yamlemit import dump
 
-        return "---\n" + yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
+        try:
+            return dump(document)
+        except TypeError as exc:
+            raise CdiError(f"cannot write the spec as YAML: {exc}") from None
     raise CdiError(f"unsupported output format {fmt!r}: use yaml or json")
 
 
@@ -232,6 +246,8 @@ def write_spec(document: Dict[str, Any], path: str, fmt: Optional[str] = None) -
     """Write ``document`` to ``path`` atomically, mode 0644; the format follows the extension."""
     if fmt is None:
         fmt = "json" if path.endswith(".json") else "yaml"
+    from nvcontainer.atomicfile import write_atomic
+
     text = dump_spec(document, fmt)
     try:
         write_atomic(path, text, mode=0o644)

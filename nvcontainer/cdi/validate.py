@@ -15,7 +15,11 @@ in one ``referencing`` registry).  The schema misses what ``pkg/cdi`` checks at 
   mounts; hooks: a known ``hookName``, an absolute ``path``, valid ``env``.
 
 Each problem is one line ``<file>: <where>: <what>``; ``validate_file`` raises the first as a
-``CdiError``.
+``CdiError``.  ``schema=False`` checks only the rules above: what ``nvc-ctk cdi generate`` runs on
+the specs it builds itself (their shape is right by construction, and jsonschema costs ~50 ms to
+import); ``nvc-ctk cdi validate`` always runs both.  ``stale_problems`` reports host paths that no
+longer exist (a spec written for a driver since removed or upgraded): podman and the runtime
+would fail every container that asks for such a device.
 """
 
 from __future__ import annotations
@@ -154,17 +158,119 @@ def semantic_problems(document: Dict[str, Any]) -> List[str]:
     return out
 
 
-def problems(document: Any, path: str = "<spec>") -> List[str]:
-    """Every problem of ``document``, each one line ``<path>: <where>: <what>``; [] when valid."""
-    found = schema_problems(document)
+_LISTS = {"env": str, "deviceNodes": dict, "mounts": dict, "hooks": dict, "netDevices": dict}
+_NODE_INTS = ("major", "minor", "fileMode", "uid", "gid")
+
+
+def _typed_list(value: Any, kind: type, where: str) -> List[str]:
+    if not isinstance(value, list) or not all(isinstance(v, kind) and not isinstance(v, bool) for v in value):
+        return [f"{where}: not a list of {'strings' if kind is str else 'integers' if kind is int else 'objects'}"]
+    return []
+
+
+def _edits_shape(edits: Any, where: str) -> List[str]:
+    if not isinstance(edits, dict):
+        return [f"{where}: not an object"]
+    out = []
+    for key, kind in _LISTS.items():
+        if key in edits and edits[key] is not None:
+            out += _typed_list(edits[key], kind, f"{where}.{key}")
+    for i, node in enumerate(edits.get("deviceNodes") or () if not out else ()):
+        out += [f"{where}.deviceNodes[{i}].{k}: not an integer" for k in _NODE_INTS
+                if node.get(k) is not None and (not isinstance(node[k], int) or isinstance(node[k], bool))]
+        out += [f"{where}.deviceNodes[{i}].{k}: not a string" for k in ("path", "hostPath", "type", "permissions")
+                if node.get(k) is not None and not isinstance(node[k], str)]
+    for i, mount in enumerate(edits.get("mounts") or () if not out else ()):
+        out += [f"{where}.mounts[{i}].{k}: not a string" for k in ("hostPath", "containerPath", "type")
+                if k in mount and not isinstance(mount[k], str)]
+        if mount.get("options") is not None:
+            out += _typed_list(mount["options"], str, f"{where}.mounts[{i}].options")
+    for i, hook in enumerate(edits.get("hooks") or () if not out else ()):
+        for k in ("args", "env"):
+            if hook.get(k) is not None:
+                out += _typed_list(hook[k], str, f"{where}.hooks[{i}].{k}")
+        if hook.get("timeout") is not None and (not isinstance(hook["timeout"], int) or hook["timeout"] < 0):
+            out.append(f"{where}.hooks[{i}].timeout: not a non-negative integer")
+    gids = edits.get("additionalGids")
+    if gids is not None:
+        out += _typed_list(gids, int, f"{where}.additionalGids")
+        if isinstance(gids, list) and any(isinstance(g, int) and not 0 <= g < 1 << 32 for g in gids):
+            out.append(f"{where}.additionalGids: not a list of 32-bit unsigned integers")
+    if edits.get("intelRdt") is not None and not isinstance(edits["intelRdt"], dict):
+        out.append(f"{where}.intelRdt: not an object")
+    return out
+
+
+def shape_problems(document: Any) -> List[str]:
+    """The types the CDI Go types impose (what loading a spec with yaml.UnmarshalStrict checks),
+    without jsonschema: strings, integers, lists and objects where the fields need them."""
+    if not isinstance(document, dict):
+        return ["spec: not an object"]
+    out = [f"{k}: not a string" for k in ("cdiVersion", "kind") if not isinstance(document.get(k), str)]
+    devices = document.get("devices")
+    if not isinstance(devices, list):
+        out.append("devices: not a list")
+        devices = []
+    for i, device in enumerate(devices):
+        if not isinstance(device, dict):
+            out.append(f"devices[{i}]: not an object")
+            continue
+        if not isinstance(device.get("name"), str):
+            out.append(f"devices[{i}].name: not a string")
+        if "containerEdits" not in device:
+            out.append(f"devices[{i}]: 'containerEdits' is a required property")
+        else:
+            out += _edits_shape(device["containerEdits"], f"devices[{i}].containerEdits")
+    if document.get("containerEdits") is not None:
+        out += _edits_shape(document["containerEdits"], "containerEdits")
+    if document.get("annotations") is not None and not (
+            isinstance(document["annotations"], dict)
+            and all(isinstance(v, str) for v in document["annotations"].values())):
+        out.append("annotations: not a map of strings")
+    return out
+
+
+def problems(document: Any, path: str = "<spec>", schema: bool = True) -> List[str]:
+    """Every problem of ``document``, each one line ``<path>: <where>: <what>``; [] when valid.
+
+    ``schema=False`` replaces the JSON schema by ``shape_problems`` (no jsonschema import)."""
+    found = schema_problems(document) if schema else shape_problems(document)
     if isinstance(document, dict) and not found:
         found = semantic_problems(document)
     return [f"{path}: {p}" for p in found]
 
 
-def validate(document: Any, path: str = "<spec>") -> None:
+def stale_problems(document: Dict[str, Any], path: str = "<spec>") -> List[str]:
+    """The host paths of ``document`` (device nodes, bind mounts, hook programs) that do not exist."""
+    out: List[str] = []
+    missing_programs: List[str] = []  # each reported once
+    places = [("containerEdits", document.get("containerEdits"))]
+    places += [(f"devices[{i}].containerEdits", d.get("containerEdits"))
+               for i, d in enumerate(document.get("devices") or ()) if isinstance(d, dict)]
+    for where, edits in places:
+        if not isinstance(edits, dict):
+            continue
+        for i, node in enumerate(edits.get("deviceNodes") or ()):
+            host = node.get("hostPath") or node.get("path") if isinstance(node, dict) else None
+            if isinstance(host, str) and not os.path.lexists(host):
+                out.append(f"{path}: {where}.deviceNodes[{i}]: stale: device node {host} does not exist")
+        for i, mount in enumerate(edits.get("mounts") or ()):
+            if not isinstance(mount, dict) or mount.get("type") not in (None, "", "bind", "rbind"):
+                continue
+            host = mount.get("hostPath")
+            if isinstance(host, str) and host.startswith("/") and not os.path.lexists(host):
+                out.append(f"{path}: {where}.mounts[{i}]: stale: {host} does not exist")
+        for i, hook in enumerate(edits.get("hooks") or ()):
+            program = hook.get("path") if isinstance(hook, dict) else None
+            if isinstance(program, str) and program not in missing_programs and not os.path.exists(program):
+                missing_programs.append(program)
+                out.append(f"{path}: {where}.hooks[{i}]: stale: hook program {program} does not exist")
+    return out
+
+
+def validate(document: Any, path: str = "<spec>", schema: bool = True) -> None:
     """Raise ``CdiError`` with the first problem of ``document``."""
-    found = problems(document, path)
+    found = problems(document, path, schema)
     if found:
         raise CdiError(found[0])
 
@@ -176,9 +282,10 @@ def validate_file(path: str) -> model.SpecFile:
     return spec
 
 
-def check_files(paths: Sequence[str]) -> List[str]:
+def check_files(paths: Sequence[str], stale: bool = True) -> List[str]:
     """Every problem of the spec files ``paths``, one line each, plus devices that two files of
-    the same directory define (a conflict: the CDI cache drops both)."""
+    the same directory define (a conflict: the CDI cache drops both) and, with ``stale``, host
+    paths that no longer exist."""
     out: List[str] = []
     owners: Dict[Tuple[str, str], str] = {}
     for path in paths:
@@ -191,6 +298,8 @@ def check_files(paths: Sequence[str]) -> List[str]:
         out += found
         if found:
             continue
+        if stale:
+            out += stale_problems(spec.document, path)
         directory = os.path.dirname(os.path.abspath(path))
         for name in spec.device_names:
             qualified = f"{spec.kind}={name}"

@@ -2,7 +2,10 @@
 
 ``executable_facts`` (the file type, and whether a PT_INTERP program header makes it a dynamically
 linked program) and ``abi_tag`` (the GNU ABI tag note of the ``.note.ABI-tag`` section) are all a container start
-needs beyond the class byte; importing pyelftools for them cost ~25 ms per start.  pyelftools
+needs beyond the class byte; importing pyelftools for them cost ~25 ms per start.  ``soname`` (DT_SONAME
+of the ``.dynamic`` section, for the CDI generator's soname links) and ``section_by_name`` (a section's
+bytes and alignment, for the CUDA forward-compatibility note the ``enable-cuda-compat`` hook reads) serve
+the CDI paths the same way.  pyelftools
 stays the reader for everything else (``nvcontainer.discovery.elf.inspect_elf``: SONAME, NEEDED),
 and a test checks these two against it on every ELF file of the host and the simulated drivers.
 Malformed input raises ``ValueError``.
@@ -18,14 +21,28 @@ from nvcontainer.records import Record
 
 TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
 if TYPE_CHECKING:
-    from typing import Optional, Tuple
+    from typing import List, Optional, Tuple
 
 ELF_MAGIC = b"\x7fELF"
 PT_INTERP = 3
 ET_EXEC, ET_DYN = 2, 3
 NT_GNU_ABI_TAG = 1
+SHT_DYNAMIC, SHT_NOBITS, SHT_NOTE = 6, 8, 7
+DT_NULL, DT_SONAME = 0, 14
+MAX_DYNAMIC = 1 << 20  # bytes of .dynamic read at most
 SHN_XINDEX = 0xFFFF
 ABI_TAG_SECTION = b".note.ABI-tag"
+
+
+class Section(Record):
+    """One section header: its name and the fields the readers here use."""
+
+    name: bytes
+    type: int
+    offset: int
+    size: int
+    link: int
+    addralign: int
 
 
 class _Layout(Record):
@@ -34,14 +51,15 @@ class _Layout(Record):
     shdr: struct.Struct
     ph_type: int  # index of p_type in a program header
     sh_fields: Tuple[int, int, int, int]  # indexes of sh_name, sh_offset, sh_size, sh_link
+    dyn: struct.Struct  # one dynamic entry (d_tag, d_val)
 
 
 def _layout(elf_class: int, order: str) -> _Layout:
     if elf_class == 2:
         return _Layout(struct.Struct(order + "HHIQQQIHHHHHH"), struct.Struct(order + "IIQQQQQQ"),
-                       struct.Struct(order + "IIQQQQIIQQ"), 0, (0, 4, 5, 6))
+                       struct.Struct(order + "IIQQQQIIQQ"), 0, (0, 4, 5, 6), struct.Struct(order + "qQ"))
     return _Layout(struct.Struct(order + "HHIIIIIHHHHHH"), struct.Struct(order + "IIIIIIII"),
-                   struct.Struct(order + "IIIIIIIIII"), 0, (0, 4, 5, 6))
+                   struct.Struct(order + "IIIIIIIIII"), 0, (0, 4, 5, 6), struct.Struct(order + "iI"))
 
 
 def _read(fd: int, size: int, offset: int, file_size: int) -> bytes:
@@ -101,6 +119,30 @@ class _Elf:
         table = _read(self.fd, self.phentsize * self.phnum, self.phoff, self.size)
         return tuple(self.lay.phdr.unpack_from(table, i * self.phentsize)[self.lay.ph_type] for i in range(self.phnum))
 
+    def section_headers(self) -> List[Section]:
+        """Every section header, with its name, in table order."""
+        if not self.shoff:
+            return []
+        table, shnum, shstrndx = self._sections()
+        if not shnum or shstrndx >= shnum:
+            return []
+        name_at, offset_at, size_at, link_at = self.lay.sh_fields
+        strtab = self.lay.shdr.unpack_from(table, shstrndx * self.shentsize)
+        names = _read(self.fd, strtab[size_at], strtab[offset_at], self.size)
+        out = []
+        for index in range(shnum):
+            header = self.lay.shdr.unpack_from(table, index * self.shentsize)
+            start = header[name_at]
+            end = names.find(b"\0", start)
+            name = names[start:end] if 0 <= start < len(names) and end >= 0 else b""
+            out.append(Section(name, header[1], header[offset_at], header[size_at], header[link_at], header[8]))
+        return out
+
+    def data(self, section: Section) -> bytes:
+        if section.type == SHT_NOBITS:
+            return b""
+        return _read(self.fd, section.size, section.offset, self.size)
+
     def section_data(self, wanted: bytes) -> Optional[bytes]:
         if not self.shoff:
             return None
@@ -159,4 +201,38 @@ def parse_abi_note(data: bytes, order: str) -> Optional[Tuple[int, int, int, int
         if kind == NT_GNU_ABI_TAG and data[name_at:name_at + namesz] == b"GNU\0" and descsz >= 16:
             os_number, major, minor, patch = desc.unpack_from(data, desc_at)
             return (os_number, major, minor, patch)
+    return None
+
+
+def soname(path: str) -> Optional[str]:
+    """The DT_SONAME of the ELF file at ``path`` (from its ``.dynamic`` section), or None."""
+    fd = open_regular(path)
+    try:
+        elf = _Elf(fd)
+        sections = elf.section_headers()
+        for section in sections:
+            if section.type != SHT_DYNAMIC or section.size > MAX_DYNAMIC or section.link >= len(sections):
+                continue
+            table = elf.data(section)
+            strings = elf.data(sections[section.link])
+            entry = elf.lay.dyn
+            for at in range(0, len(table) - entry.size + 1, entry.size):
+                tag, value = entry.unpack_from(table, at)
+                if tag == DT_NULL:
+                    break
+                if tag == DT_SONAME and value < len(strings):
+                    end = strings.find(b"\0", value)
+                    return strings[value:end if end >= 0 else len(strings)].decode("utf-8", "surrogateescape")
+            return None
+        return None
+    finally:
+        os.close(fd)
+
+
+def section_by_name(fd: int, name: bytes, kind: Optional[int] = None) -> Optional[Tuple[bytes, int, str]]:
+    """``(data, sh_addralign, byte order)`` of the first section called ``name`` (of type ``kind``)."""
+    elf = _Elf(fd)
+    for section in elf.section_headers():
+        if section.name == name and (kind is None or section.type == kind):
+            return elf.data(section), section.addralign, elf.order
     return None

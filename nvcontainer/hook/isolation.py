@@ -92,6 +92,7 @@ sys.exit(main())
 ENTRIES = {  # launcher kind -> (module with main(), description)
     "hook": ("nvcontainer.hook.main", "the nvcontainer OCI hook"),
     "runtime": ("nvcontainer.runtime.main", "the nvcontainer runtime shim"),
+    "cdi-hook": ("nvcontainer.cdi.hook", "the nvcontainer CDI hook (nvc-cdi-hook)"),
 }
 # What the hook and the shim import from outside the standard library (elftools and pycparser only
 # on rare paths: compat GL checks, a cffi that cannot read the pre-parsed declarations; yaml and

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 DEFAULT_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 OUR_HOOK = "nvc-container-runtime-hook"
+OUR_CDI_HOOK = "nvc-cdi-hook"
 FALLBACK_HOOK = "/usr/bin/nvidia-container-runtime-hook"
 
 
@@ -70,3 +71,20 @@ def find_hook(configured: str, path_env: Optional[str] = None) -> str:
         if _is_executable(candidate):
             return candidate
     return FALLBACK_HOOK
+
+
+def find_cdi_hook(path_env: Optional[str] = None) -> str:
+    """The ``nvc-cdi-hook`` a jit-cdi spec names: beside this program (when argv[0] is its path),
+    beside this Python, else in PATH and the default directories; absolute."""
+    from nvcontainer.runtime.errors import ShimError
+
+    beside = [os.path.dirname(sys.argv[0])] if sys.argv and os.path.isabs(sys.argv[0]) else []
+    for directory in beside + [os.path.dirname(sys.executable)]:
+        candidate = os.path.join(directory, OUR_CDI_HOOK)
+        if _is_executable(candidate):
+            return candidate
+    found = find_executable(OUR_CDI_HOOK, path_env)
+    if found:
+        return os.path.abspath(found)
+    raise ShimError(f"{OUR_CDI_HOOK} not found beside {sys.argv[0] if sys.argv else 'the shim'} or in PATH: "
+                    "jit-cdi mode needs it")

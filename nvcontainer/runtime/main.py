@@ -53,7 +53,7 @@ def modify_bundle(bundle: str, config: Config, config_file: str, log: RuntimeLog
     loaded = specfile.load_spec(bundle)
     runtime_config = config.nvidia_container_runtime
     devices = modifiers.requested(loaded.spec, config)
-    modifier = modifiers.modifier_for(runtime_config.mode, devices)
+    modifier = modifiers.modifier_for(runtime_config.mode, devices, loaded.spec, config)
     ctx = modifiers.ModifyContext(config=config, hook_path=find_hook(config.nvidia_container_runtime_hook.path),
                                   hook_env=hook_environment(config_file))
     modified = modifier(loaded.spec, ctx)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 from nvcontainer.discovery import discover
@@ -32,3 +33,14 @@ def node_paths(edits: Dict[str, Any]) -> List[str]:
 
 def mount_targets(edits: Dict[str, Any]) -> List[str]:
     return [m["containerPath"] for m in edits.get("mounts", [])]
+
+
+def write_hook_launcher(directory: Path) -> Path:
+    """This checkout's nvc-cdi-hook as an installed ``-I -S`` launcher (the console script on PATH
+    runs /work/main's code)."""
+    from nvcontainer.hook.isolation import write_launcher
+
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "nvc-cdi-hook"
+    write_launcher(str(path), name="nvc-cdi-hook", kind="cdi-hook")
+    return path

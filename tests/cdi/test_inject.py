@@ -36,7 +36,8 @@ def test_inject_one_gpu(spec_dir: Path, sim_driver) -> None:
     before = copy.deepcopy(OCI)
     out = inject([str(spec_dir)], ["nvidia.com/gpu=1"], OCI)
     assert OCI == before  # the input is left alone
-    assert out["process"]["env"] == ["PATH=/bin", "NVIDIA_VISIBLE_DEVICES=void"]
+    assert out["process"]["env"] == ["PATH=/bin", "NVIDIA_CTK_LIBCUDA_DIR=/usr/lib/x86_64-linux-gnu",
+                                     "NVIDIA_VISIBLE_DEVICES=void"]
     devices = {d["path"]: d for d in out["linux"]["devices"]}
     assert set(devices) == {"/dev/nvidia1", "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools",
                             "/dev/nvidia-modeset"}
@@ -51,18 +52,19 @@ def test_inject_one_gpu(spec_dir: Path, sim_driver) -> None:
     destinations = [m["destination"] for m in out["mounts"]]
     depths = [len(d.strip("/").split("/")) for d in destinations]
     assert depths == sorted(depths) and destinations[:2] == ["/proc", "/dev"]
-    assert "/proc/driver/nvidia/gpus/0000:0f:00.0" in destinations
-    assert "/proc/driver/nvidia/gpus/0000:07:00.0" not in destinations
+    assert not [d for d in destinations[2:] if d.startswith("/proc")]
     lib = [m for m in out["mounts"] if m["destination"].endswith("/libnvidia-ml.so.550.54.15")]
-    assert lib and lib[0]["type"] == "bind" and lib[0]["options"] == ["ro", "nosuid", "nodev", "bind"]
+    assert lib and lib[0]["type"] == "bind" and lib[0]["options"] == ["ro", "nosuid", "nodev", "rbind", "rprivate"]
     hooks = out["hooks"]["createContainer"]
-    assert [h["args"][1] for h in hooks] == ["create-symlinks", "update-ldcache"]
+    assert [h["args"][1] for h in hooks] == [
+        "mount-driver-proc", "create-symlinks", "create-symlinks", "enable-cuda-compat", "update-ldcache",
+        "disable-device-node-modification", "update-application-profile"]
     assert all(h["env"] == ["NVIDIA_CTK_DEBUG=false"] and h["path"] == "/usr/bin/nvc-cdi-hook" for h in hooks)
 
 
 def test_common_edits_are_applied_once(spec_dir: Path) -> None:
-    out = inject([str(spec_dir)], ["nvidia.com/gpu=0", "nvidia.com/gpu=0:1"], OCI)
-    assert len(out["hooks"]["createContainer"]) == 2
+    out = inject([str(spec_dir)], ["nvidia.com/gpu=1", "nvidia.com/gpu=0:1"], OCI)
+    assert len(out["hooks"]["createContainer"]) == 7
     paths = [d["path"] for d in out["linux"]["devices"]]
     assert len(paths) == len(set(paths)) and "/dev/nvidia0" in paths
     assert len([p for p in paths if p.startswith("/dev/nvidia-caps/")]) == 2

@@ -19,12 +19,12 @@ TESTDATA = Path(__file__).resolve().parent / "schema_testdata"  # the CNCF proje
 GOOD: Dict[str, Any] = {
     "cdiVersion": "0.5.0",
     "kind": "vendor.com/gpu",
-    "devices": [{"name": "0", "containerEdits": {"deviceNodes": [{"path": "/dev/card0", "hostPath": "/dev/card0"}]}}],
+    "devices": [{"name": "0", "containerEdits": {"deviceNodes": [{"path": "/dev/card0", "hostPath": "/dev/null"}]}}],
     "containerEdits": {
         "env": ["A=1"],
-        "mounts": [{"hostPath": "/usr/lib/libx.so.1", "containerPath": "/usr/lib/libx.so.1",
+        "mounts": [{"hostPath": "/etc/passwd", "containerPath": "/usr/lib/libx.so.1",
                     "options": ["ro", "nosuid", "nodev", "bind"]}],
-        "hooks": [{"hookName": "createContainer", "path": "/usr/bin/hook", "args": ["hook"],
+        "hooks": [{"hookName": "createContainer", "path": "/bin/true", "args": ["hook"],
                    "env": ["NVIDIA_CTK_DEBUG=false"]}],
     },
 }
@@ -131,6 +131,47 @@ def test_yaml_spec_dir_and_conflicts(tmp_path: Path) -> None:
     assert out.returncode == 1
     assert out.stderr.startswith(f"nvc-ctk: cdi error: {specs / 'c.yaml'}: not valid YAML: ")
     assert len(out.stderr.splitlines()) == 1
-    out = ctk("cdi", "validate")
-    assert out.returncode == 1
-    assert out.stderr == "nvc-ctk: cdi error: nothing to validate: name spec files or --spec-dir\n"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = ctk("cdi", "validate", "--spec-dir", str(empty))
+    assert (out.returncode, out.stdout) == (0, f"no CDI specs in {empty}\n")
+
+
+def test_validate_without_arguments_checks_the_spec_dirs_and_reports_stale_specs(tmp_path: Path) -> None:
+    """Issue 19: `cdi validate` alone validates /etc/cdi and /var/run/cdi; a spec whose host paths are
+    gone is stale, not valid.  (Other tests may put specs there too: only our file's lines are judged.)"""
+    import uuid
+
+    driver_file = tmp_path / "libdriver.so.1"
+    driver_file.write_text("")
+    doc = copy.deepcopy(GOOD)
+    doc["kind"] = f"vendor.com/gpu-{uuid.uuid4().hex[:8]}"
+    doc["containerEdits"]["mounts"][0]["hostPath"] = str(driver_file)
+    run_cdi = Path("/var/run/cdi")
+    run_cdi.mkdir(parents=True, exist_ok=True)
+    path = run_cdi / f"nvc-test-validate-{uuid.uuid4().hex[:8]}.json"
+    path.write_text(json.dumps(doc))
+    try:
+        out = ctk("cdi", "validate")
+        assert f"{path}: valid" in out.stdout.splitlines() and f"{path}: " not in out.stderr, out.stderr
+        driver_file.unlink()  # the driver was upgraded: the spec names a file that is gone
+        out = ctk("cdi", "validate")
+        assert out.returncode == 1
+        ours = [line for line in out.stderr.splitlines() if f"{path}: " in line]
+        assert ours == [f"nvc-ctk: cdi error: {path}: containerEdits.mounts[0]: stale: {driver_file} does not exist"]
+        assert f"{path}: valid" not in out.stdout
+    finally:
+        path.unlink()
+
+
+def test_stale_device_nodes_and_hooks(tmp_path: Path) -> None:
+    doc = copy.deepcopy(GOOD)
+    doc["devices"][0]["containerEdits"]["deviceNodes"][0]["hostPath"] = str(tmp_path / "nvidia9")
+    doc["containerEdits"]["hooks"] *= 2
+    doc["containerEdits"]["hooks"][0]["path"] = doc["containerEdits"]["hooks"][1]["path"] = str(tmp_path / "hook")
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(doc))
+    assert check_files([str(path)]) == [
+        f"{path}: containerEdits.hooks[0]: stale: hook program {tmp_path / 'hook'} does not exist",
+        f"{path}: devices[0].containerEdits.deviceNodes[0]: stale: device node {tmp_path / 'nvidia9'} does not exist"]
+    assert check_files([str(path)], stale=False) == []

@@ -30,7 +30,12 @@ def _reference(path: str):  # type: ignore[no-untyped-def]
     with open(path, "rb") as f:
         parsed = ELFFile(f)
         interp = any(seg["p_type"] == "PT_INTERP" for seg in parsed.iter_segments())
-        return ET.get(parsed["e_type"], -1), interp, elf._abi_tag(parsed)
+        soname = None
+        for section in parsed.iter_sections():  # the .dynamic section, as NVIDIA's Go reader uses
+            if section["sh_type"] == "SHT_DYNAMIC":
+                soname = next((tag.soname for tag in section.iter_tags() if tag.entry.d_tag == "DT_SONAME"), None)
+                break
+        return ET.get(parsed["e_type"], -1), interp, elf._abi_tag(parsed), soname
 
 
 def _ours(path: str):  # type: ignore[no-untyped-def]
@@ -39,7 +44,7 @@ def _ours(path: str):  # type: ignore[no-untyped-def]
         e_type, interp = elfscan.executable_facts(fd)
     finally:
         os.close(fd)
-    return e_type, interp, elfscan.abi_tag(path)
+    return e_type, interp, elfscan.abi_tag(path), elfscan.soname(path)
 
 
 def test_agrees_with_pyelftools_on_simulated_drivers(sim_driver, build_sim) -> None:  # type: ignore[no-untyped-def]

@@ -176,8 +176,10 @@ def test_mode_seam() -> None:
     assert modifiers.modifier_for("cdi") is modifiers.cdi
     assert modifiers.modifier_for("auto", ["nvidia.com/gpu=0", "vendor.com/class=x"]) is modifiers.cdi
     assert modifiers.modifier_for("auto", ["nvidia.com/gpu=0", "1"]) is modifiers.legacy
-    with pytest.raises(Exception, match="mode 'csv' is not supported"):
-        modifiers.modifier_for("csv")
+    assert modifiers.modifier_for("jit-cdi") is modifiers.jit_cdi
+    assert modifiers.modifier_for("csv") is modifiers.csv  # which refuses GPU containers (test_cdi_mode)
+    with pytest.raises(Exception, match="mode 'bogus' is not supported"):
+        modifiers.modifier_for("bogus")
 
 
 def test_legacy_modifier_pure() -> None:
