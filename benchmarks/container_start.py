@@ -4,7 +4,7 @@ GPUs) or, with ``--root /``, on the machine's real driver.
 
 The hook is our ``nvc-container-runtime-hook prestart`` with only its own env, as runc gives it,
 started two ways: the console script pip writes, and the ``python -I -S`` launcher written by
-``python -m nvcontainer.hook.isolation`` (what to install under the name engines call).
+``python -m nvcontainer.launchers`` (what to install under the name engines call).
 Target: median added <= 60 ms for (b)."""
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def main() -> None:
         config = os.path.join(tmp, "config.toml")
         with open(config, "w") as f:
             f.write(f'[nvidia-container-cli]\nroot = "{root}"\n')
-        from nvcontainer.hook.isolation import write_launcher
+        from nvcontainer.launchers import write_launcher
 
         script = os.path.join(BIN, "nvc-container-runtime-hook")  # the console script pip writes
         launcher = write_launcher(os.path.join(tmp, "nvidia-container-runtime-hook"))  # python -I -S

@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--device", default="1")
     args = parser.parse_args()
     from benchmarks.hooktarget import HookTarget
-    from nvcontainer.hook.isolation import import_paths
+    from nvcontainer.launchers import import_paths
 
     print(machine())
     with tempfile.TemporaryDirectory() as tmp:

@@ -64,7 +64,7 @@ def main() -> None:
     rows = [[m, module_import_ms(m)] for m in MODULES] + prestart_imports(3)
     print(table("Import time (ms, cumulative, median of 5; the prestart rows median of 3)", ["module", "ms"], rows))
 
-    from nvcontainer.hook.isolation import write_launcher, write_runtime_front
+    from nvcontainer.launchers import write_launcher, write_runtime_front
 
     with tempfile.TemporaryDirectory() as tmp:
         shim = os.path.join(BIN, "nvc-container-runtime")

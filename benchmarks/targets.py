@@ -83,7 +83,7 @@ def main() -> None:
     args = parser.parse_args()
     reexec_in_venv()
     from benchmarks.common import machine, median, table
-    from nvcontainer.hook.isolation import write_launcher, write_runtime_front
+    from nvcontainer.launchers import write_launcher, write_runtime_front
     from nvcontainer.simulate import build
     from nvcontainer.simulate.bundle import make_runc_bundle
 

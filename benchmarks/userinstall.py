@@ -24,9 +24,8 @@ def ensure_venv(path: str = DEFAULT_DIR) -> str:
     if not os.path.exists(python):
         subprocess.run([sys.executable, "-m", "venv", path], check=True)
         subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", REPO], check=True)
-    else:  # refresh the package (it may have changed), keep the dependencies
-        subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps",
-                        "--force-reinstall", REPO], check=True)
+    else:  # the package again (a local project is always rebuilt), its dependencies as setup.cfg now asks
+        subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", REPO], check=True)
     return os.path.join(path, "bin")
 
 

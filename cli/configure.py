@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import List, Optional
 
 import typer
 
+from cli.commands import CAPABILITY_FLAGS, parse_pid  # noqa: E402,F401 - kept importable from here
 from cli.context import GlobalOptions, usage_option, version_option
-from nvcontainer.errors import InputError
-
-CAPABILITY_FLAGS = ("utility", "compute", "video", "graphics", "display", "ngx", "compat32")
-
-
-_PID = re.compile(r"[ \t\n\v\f\r]*[+-]?[0-9]+")  # strtoimax: leading space, a sign, decimal digits
-
-
-def parse_pid(text: Optional[str]) -> Optional[int]:
-    """``--pid`` as the original reads it; a value <= 0 means standalone (None), as there."""
-    if text is None:
-        return None
-    if not _PID.fullmatch(text):
-        raise InputError("parse pid failed: invalid argument")
-    value = int(text)
-    if not -(2**31) <= value <= 2**31 - 1:  # what fits a pid_t
-        raise InputError("parse pid failed: numerical result out of range")
-    return value if value > 0 else None
 
 
 def register(app: typer.Typer) -> None:
@@ -82,27 +64,14 @@ def register(app: typer.Typer) -> None:
         --device=auto:N (auto = auto:1) picks N GPUs no running container holds (exclusively),
         most free memory first; the GPUs are recorded as held by PID until it exits.
         """
-        from cli import render
-        from nvcontainer import container as conf
-        from nvcontainer.discovery import DriverOptions
+        from cli import commands
 
         opts: GlobalOptions = ctx.obj
-        container_pid = parse_pid(pid)
         flags = dict(utility=utility, compute=compute, video=video, graphics=graphics, display=display,
                      ngx=ngx, compat32=compat32)
-        request = conf.Request(
-            rootfs=rootfs, devices=device, capabilities=[k for k in CAPABILITY_FLAGS if flags[k]],
-            requirements=require or [], mig_config=mig_config, mig_monitor=mig_monitor,
-            imex_channels=imex_channel, no_cgroups=no_cgroups, no_devbind=no_devbind,
-            cuda_compat_mode="disabled" if no_cntlibs else cuda_compat_mode, ldconfig=ldconfig,
-            allow_container_ldconfig=allow_container_ldconfig, no_pivot=opts.no_pivot, exclusive=exclusive,
-            load_kmods=opts.load_kmods, no_create_imex_channels=opts.no_create_imex_channels)
-        driver_options = DriverOptions(no_persistenced=no_persistenced, no_fabricmanager=no_fabricmanager,
-                                       no_gsp_firmware=no_gsp_firmware)
-        if dry_run:
-            the_plan = conf.plan(request, root=opts.root, ldcache=opts.ldcache, dev_root=opts.dev_root,
-                                 options=driver_options)
-            typer.echo(render.to_json(the_plan), nl=False)
-            return
-        conf.configure(request, pid=container_pid, root=opts.root, ldcache=opts.ldcache, dev_root=opts.dev_root,
-                       options=driver_options)
+        commands.configure(opts, rootfs, pid=pid, device=device, require=require, ldconfig=ldconfig,
+                           capabilities=[k for k in CAPABILITY_FLAGS if flags[k]], mig_config=mig_config,
+                           mig_monitor=mig_monitor, imex_channel=imex_channel, no_cgroups=no_cgroups,
+                           no_devbind=no_devbind, no_persistenced=no_persistenced, no_fabricmanager=no_fabricmanager,
+                           no_gsp_firmware=no_gsp_firmware, cuda_compat_mode=cuda_compat_mode, no_cntlibs=no_cntlibs,
+                           allow_container_ldconfig=allow_container_ldconfig, dry_run=dry_run, exclusive=exclusive)

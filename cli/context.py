@@ -8,18 +8,9 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 import typer
 
-from nvcontainer.records import Record
+from cli.commands import GlobalOptions
 
-
-class GlobalOptions(Record):
-    root: str = "/"
-    dev_root: Optional[str] = None
-    ldcache: Optional[str] = None
-    debug: Optional[str] = None
-    user: Optional[str] = None
-    load_kmods: bool = False
-    no_pivot: bool = False
-    no_create_imex_channels: bool = False
+__all__ = ["GlobalOptions", "version_option", "version_callback", "usage_option", "version_text"]
 
 
 def version_text() -> str:

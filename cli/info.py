@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 from cli.context import GlobalOptions, usage_option, version_option
-from nvcontainer.errors import InputError
 
 
 def register(app: typer.Typer) -> None:
@@ -18,16 +17,7 @@ def register(app: typer.Typer) -> None:
         usage: bool = usage_option(),
     ) -> None:
         """Report information about the driver and devices."""
-        if csv and as_json:
-            raise InputError("--csv and --json cannot be used together")
-        from cli import render
-        from nvcontainer.discovery import discover
+        from cli import commands
 
         opts: GlobalOptions = ctx.obj
-        driver = discover(opts.root, opts.ldcache, dev_root=opts.dev_root)
-        if as_json:
-            typer.echo(render.info_json(driver), nl=False)
-        elif csv:
-            typer.echo(render.info_csv(driver), nl=False)
-        else:
-            typer.echo(render.info_text(driver), nl=False)
+        commands.info(opts, csv=csv, as_json=as_json)

@@ -41,47 +41,11 @@ def register(app: typer.Typer) -> None:
         usage: bool = usage_option(),
     ) -> None:
         """List driver components."""
-        from cli import render
-        from nvcontainer.discovery import DriverOptions, discover
-        from nvcontainer.listing import ListRequest, list_paths
-        from nvcontainer.policy.imex import parse_imex_channels
-        from nvcontainer.policy.selection import mig_config_gpus, mig_monitor_gpus, select_devices
+        from cli import commands
 
         opts: GlobalOptions = ctx.obj
-        channels = parse_imex_channels(imex_channel or [])
-        nothing_chosen = not any((device, libraries, binaries, ipcs, firmwares, compat32, mig_config,
-                                  mig_monitor, no_persistenced, no_fabricmanager, no_gsp_firmware))
-        if nothing_chosen:  # the original: no option (or only --imex-channel) lists everything
-            device, libraries, binaries, ipcs, firmwares, compat32 = ["all"], True, True, True, True, True
-        if no_gsp_firmware:
-            firmwares = False
-        driver = discover(opts.root, opts.ldcache, dev_root=opts.dev_root, options=DriverOptions(
-            no_persistenced=no_persistenced, no_fabricmanager=no_fabricmanager, no_gsp_firmware=no_gsp_firmware))
-        if opts.load_kmods:
-            from nvcontainer.hostnodes import load_kmods
-
-            load_kmods(driver, channels, create_imex_channels=not opts.no_create_imex_channels)
-        selection = select_devices(driver, device)
-        cfg = mig_config_gpus(selection, mig_config).gpus
-        mon = mig_monitor_gpus(selection, mig_monitor).gpus
-        from nvcontainer.discovery.devices import mig_minors
-
-        minors = mig_minors(driver.dev_root) if (cfg or mon) else {}
-        req = ListRequest(devices=bool(device), gpus=selection.gpus, migs=selection.migs, libraries=libraries,
-                          binaries=binaries, ipcs=ipcs, firmwares=firmwares, compat32=compat32,
-                          mig_config=cfg, mig_monitor=mon, imex_channels=channels)
-        if docker_args:
-            from nvcontainer.listing import docker_flags
-
-            for flag in docker_flags(driver, selection):
-                typer.echo(flag)
-            typer.echo("note: plain docker flags give no ldconfig run, no /proc/driver/nvidia masking and no "
-                       "device-cgroup rules beyond docker's own --device handling; prefer --gpus or --runtime=nvidia",
-                       err=True)
-            return
-        paths = list_paths(driver, req, minors)
-        if as_json:
-            typer.echo(render.to_json({"paths": paths}), nl=False)
-        else:
-            for p in paths:
-                typer.echo(p)
+        commands.list_paths(opts, device=device, libraries=libraries, binaries=binaries, ipcs=ipcs,
+                            firmwares=firmwares, compat32=compat32, mig_config=mig_config, mig_monitor=mig_monitor,
+                            imex_channel=imex_channel, no_persistenced=no_persistenced,
+                            no_fabricmanager=no_fabricmanager, no_gsp_firmware=no_gsp_firmware, as_json=as_json,
+                            docker_args=docker_args)

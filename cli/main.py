@@ -9,7 +9,6 @@ lines (``cli.argv``), also with status 1.
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any, List, Optional, Sequence
 
@@ -23,8 +22,10 @@ except ImportError:  # pragma: no cover - older typer
     from click import exceptions as click_exceptions  # type: ignore[no-redef]
 
 from cli import argv as argp
-from cli.context import GlobalOptions, usage_option, version_callback
-from nvcontainer.errors import InputError, LibraryLoadError, NvcError
+from cli.commands import global_options
+from cli.context import usage_option, version_callback
+from cli.errors import report, report_unexpected
+from nvcontainer.errors import NvcError
 
 PROG = "nvc-cli"
 HELP_NAMES = ("-h", "-?", "--help")  # -? is argp's; -h ours
@@ -69,35 +70,8 @@ def main(
     usage: bool = usage_option(),
 ) -> None:
     """Command line utility for manipulating NVIDIA GPU containers."""
-    if debug is None:
-        debug = os.environ.get("NVC_DEBUG_FILE") or None
-    if debug:
-        _attach_debug(debug)
-    if root is None:
-        root, ldcache = _config_defaults(ldcache)
-    ctx.obj = GlobalOptions(root=root, dev_root=dev_root, ldcache=ldcache, debug=debug, user=user,
-                            load_kmods=load_kmods, no_pivot=no_pivot,
-                            no_create_imex_channels=no_create_imex_channels)
-
-
-def _attach_debug(path: str) -> None:
-    """The debug log, or one line naming it (the original silently logs nothing)."""
-    from nvcontainer.log import attach_debug_file
-
-    try:
-        attach_debug_file(path)
-    except OSError as exc:
-        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
-        raise InputError(f"debug log {path}: {reason}") from None
-
-
-def _config_defaults(ldcache: Optional[str]) -> tuple[str, Optional[str]]:
-    """Engines call us as nvidia-container-cli without --root (ctr --gpus, docker through a hook):
-    then config.toml's [nvidia-container-cli] root and ldcache apply, as for our OCI hook."""
-    from nvcontainer.config.loading import load_config
-
-    cli = load_config().nvidia_container_cli
-    return cli.root or "/", ldcache or cli.ldcache or None
+    ctx.obj = global_options(root=root, dev_root=dev_root, ldcache=ldcache, debug=debug, user=user,
+                             load_kmods=load_kmods, no_pivot=no_pivot, no_create_imex_channels=no_create_imex_channels)
 
 
 def _register() -> None:
@@ -122,13 +96,6 @@ def register_modules(the_app: typer.Typer, names: tuple[str, ...]) -> None:
                 raise
             continue
         module.register(the_app)
-
-
-def _no_driver_hint(exc: NvcError) -> Optional[str]:
-    if isinstance(exc, LibraryLoadError) and "libnvidia-ml.so.1" in exc.message:
-        return (f"{PROG}: hint: no NVIDIA driver was found on this machine; point --root at a driver root, "
-                "e.g. one built by `python -m nvcontainer.simulate DIR`")
-    return None
 
 
 def _ordered_help_names() -> None:
@@ -192,13 +159,7 @@ def invoke(the_app: typer.Typer, prog: str, argv: Optional[List[str]] = None, *,
         # Without standalone mode click returns a command's typer.Exit code instead of exiting.
         rc = the_app(args=args, prog_name=prog, standalone_mode=False)
     except NvcError as exc:
-        print(exc.line(prog), file=sys.stderr)
-        hint = _no_driver_hint(exc)
-        if hint:
-            hint = hint.replace(PROG, prog, 1)
-            if prog != PROG:  # nvc-ctk's commands take the driver root as --driver-root
-                hint = hint.replace("point --root", "point --driver-root", 1)
-            print(hint, file=sys.stderr)
+        report(exc, prog)
         sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -215,8 +176,13 @@ def invoke(the_app: typer.Typer, prog: str, argv: Optional[List[str]] = None, *,
         else:
             print(f"{prog}: input error: {exc.format_message()}", file=sys.stderr)
         sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 - a bug: one line here, its traceback in the debug log
+        report_unexpected(exc, prog)
+        sys.exit(1)
     sys.exit(rc if isinstance(rc, int) else 0)
 
 
-if __name__ == "__main__":
-    run()
+if __name__ == "__main__":  # `python -m cli.main` runs as the console script does: fast path first
+    from cli.entry import run as entry_run
+
+    entry_run()

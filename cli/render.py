@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from nvcontainer.driver import Driver
 from nvcontainer.records import fields, is_record
 
@@ -45,8 +43,12 @@ def _jsonable(value: Any) -> Any:
 
 def info_json(driver: Driver) -> str:
     """The whole snapshot (MIG devices included, which the text format omits)."""
+    import json  # only for --json: the text and CSV forms are on the fast path
+
     return json.dumps(_jsonable(driver), indent=2) + "\n"
 
 
 def to_json(value: Any) -> str:
+    import json
+
     return json.dumps(_jsonable(value), indent=2) + "\n"

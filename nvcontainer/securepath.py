@@ -147,7 +147,7 @@ def mkdirs_in_root(root: str, path: str, mode: int = 0o755, uid: int = -1, gid: 
     owner ``uid``/``gid``.  Returns the root-relative paths made, outermost first; pass them
     to ``remove_created`` to undo.
     """
-    return _create(root, path, want=stat.S_IFDIR, mode=mode, uid=uid, gid=gid, dir_mode=mode)
+    return _create(root, path, want=stat.S_IFDIR, mode=mode, uid=uid, gid=gid, dir_mode=mode)[0]
 
 
 def create_file_in_root(
@@ -161,6 +161,7 @@ def create_file_in_root(
     reuse_types: Sequence[int] = (stat.S_IFREG,),
 ) -> List[str]:
     """Make an empty placeholder file at ``path`` inside ``root``, e.g. as a bind-mount target.
+    (``open_placeholder`` also returns a descriptor of it.)
 
     Missing ancestors are made as in ``mkdirs_in_root`` (with ``dir_mode``).  The file is
     created with ``O_CREAT|O_EXCL|O_NOFOLLOW`` relative to its parent's descriptor.  An
@@ -170,7 +171,18 @@ def create_file_in_root(
     """
     return _create(
         root, path, want=stat.S_IFREG, mode=mode, uid=uid, gid=gid, dir_mode=dir_mode, reuse=reuse_types
-    )
+    )[0]
+
+
+def open_placeholder(root: str, path: str, mode: int = 0o644, uid: int = -1, gid: int = -1, *,
+                     reuse_types: Sequence[int] = (stat.S_IFREG,)) -> Tuple[List[str], int]:
+    """``create_file_in_root`` that also returns a descriptor of the file it made or reused: the
+    very inode its walk checked (``open_in_root(root, path, follow_final=False)`` without walking
+    the path a second time).  The caller closes it."""
+    created, fd = _create(root, path, want=stat.S_IFREG, mode=mode, uid=uid, gid=gid, dir_mode=0o755,
+                          reuse=reuse_types, keep_fd=True)
+    assert fd is not None
+    return created, fd
 
 
 def remove_created(root: str, created: Iterable[str]) -> None:
@@ -265,7 +277,8 @@ def _create(
     gid: int,
     dir_mode: int,
     reuse: Sequence[int] = (stat.S_IFDIR,),
-) -> List[str]:
+    keep_fd: bool = False,
+) -> Tuple[List[str], Optional[int]]:
     if want != stat.S_IFDIR and _components(path)[-1:] in ([], ["."], [".."]):
         raise PathError(f"not a file name: {path}")
     walk = _walk(root, path, follow_final=(want == stat.S_IFDIR), strict=False)
@@ -284,8 +297,11 @@ def _create(
         walk.close()
         remove_created(root, created)
         raise
+    kept = None
+    if keep_fd and walk.nodes:
+        kept, walk.nodes[-1].fd = walk.nodes[-1].fd, None  # the caller's now: not closed with the walk
     walk.close()
-    return created
+    return created, kept
 
 
 def _create_missing(

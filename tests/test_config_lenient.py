@@ -19,8 +19,8 @@ import pytest
 
 from nvcontainer.config import Config, parse_config
 from nvcontainer.errors import InputError
-from nvcontainer.hook.isolation import write_launcher
 from nvcontainer.hook.prestart import check_mode
+from nvcontainer.launchers import write_launcher
 from nvcontainer.simulate import SimulatedDriver
 from tests.containers import make_runc_bundle, runc_run
 from tests.hook.helpers import nvidia_smi_lines, write_config

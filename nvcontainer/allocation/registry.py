@@ -51,9 +51,9 @@ def state_dir(path: Optional[str] = None, *, configured: Optional[str] = None) -
     if override:
         return override
     if configured is None:
-        from nvcontainer.config.loading import load_config
+        from nvcontainer.config.cached import load_config_cached
 
-        configured = load_config().nvcontainer.state_dir
+        configured = load_config_cached().nvcontainer.state_dir
     return configured or DEFAULT_STATE_DIR
 
 

@@ -36,7 +36,7 @@ from nvcontainer.log import logger as log
 from nvcontainer.plans import BindMount, Plan, Tmpfs
 from nvcontainer.records import Record
 from nvcontainer.regularfile import open_regular, read_fd, reason
-from nvcontainer.securepath import create_file_in_root, mkdirs_in_root, open_in_root
+from nvcontainer.securepath import mkdirs_in_root, open_in_root, open_placeholder
 
 TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
 if TYPE_CHECKING:
@@ -153,10 +153,11 @@ class Applier:
         uid, gid = self.owner.uid, self.owner.gid
         if kind == "dir":
             self.journal.made(mkdirs_in_root(self.rootfs, path, 0o755, uid, gid))
+            fd = open_in_root(self.rootfs, path, os.O_PATH, follow_final=False)
         else:
             reuse = (stat.S_IFREG, stat.S_IFCHR) if kind == "chardev" else (stat.S_IFREG,)
-            self.journal.made(create_file_in_root(self.rootfs, path, 0o644, uid, gid, reuse_types=reuse))
-        fd = open_in_root(self.rootfs, path, os.O_PATH, follow_final=False)
+            made, fd = open_placeholder(self.rootfs, path, 0o644, uid, gid, reuse_types=reuse)
+            self.journal.made(made)
         st = os.fstat(fd)
         is_dir = stat.S_ISDIR(st.st_mode)
         if is_dir != (kind == "dir") or stat.S_ISLNK(st.st_mode):

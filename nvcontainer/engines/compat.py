@@ -6,7 +6,7 @@
 
 * ``nvidia-container-cli``: a symbolic link to our ``nvc-cli``;
 * ``nvidia-container-runtime-hook``: the hook's ``python -I -S`` launcher, and
-* ``nvidia-container-runtime``: the shim's ``sh`` front (both from ``nvcontainer.hook.isolation``:
+* ``nvidia-container-runtime``: the shim's ``sh`` front (both from ``nvcontainer.launchers``:
   the engine's environment cannot steer their interpreter, and they start 20-60 ms sooner than the
   console scripts; see docs/performance.md).
 
@@ -65,7 +65,7 @@ def _current(path: str) -> Optional[str]:
 
 def _ours_file(path: str) -> Optional[str]:
     """The content of ``path`` if it is a regular file one of our launcher writers made."""
-    from nvcontainer.hook.isolation import MARKER
+    from nvcontainer.launchers import MARKER
 
     if os.path.islink(path) or not os.path.isfile(path):
         return None
@@ -78,7 +78,7 @@ def _ours_file(path: str) -> Optional[str]:
 
 
 def _file_makers() -> Dict[str, Callable[[str], str]]:
-    from nvcontainer.hook.isolation import launcher_text, runtime_front_text
+    from nvcontainer.launchers import launcher_text, runtime_front_text
 
     return {"hook": lambda name: launcher_text(name, kind="hook"), "runtime": runtime_front_text}
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
+from nvcontainer.hook.main import entry
 
-from nvcontainer.hook.main import main
-
-sys.exit(main())
+entry()

@@ -95,7 +95,7 @@ def test_configure_and_ps_use_the_configured_registry(sim_driver, config, tmp_pa
 def _launcher(directory: Path) -> Path:
     """This checkout's hook under the name engines look for (the PATH's may be another checkout's)."""
     path = directory / "nvidia-container-runtime-hook"
-    made = subprocess.run([sys.executable, "-m", "nvcontainer.hook.isolation", str(path)], cwd=REPO,
+    made = subprocess.run([sys.executable, "-m", "nvcontainer.launchers", str(path)], cwd=REPO,
                           capture_output=True, text=True)
     assert made.returncode == 0, made.stderr
     return path

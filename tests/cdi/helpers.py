@@ -38,7 +38,7 @@ def mount_targets(edits: Dict[str, Any]) -> List[str]:
 def write_hook_launcher(directory: Path) -> Path:
     """This checkout's nvc-cdi-hook as an installed ``-I -S`` launcher (the console script on PATH
     runs /work/main's code)."""
-    from nvcontainer.hook.isolation import write_launcher
+    from nvcontainer.launchers import write_launcher
 
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "nvc-cdi-hook"

@@ -11,8 +11,9 @@ from typing import Dict, List, Optional
 
 import pytest
 
-from nvcontainer.hook.isolation import clean_environment, unsafe_variables, write_launcher
+from nvcontainer.hook.isolation import clean_environment, unsafe_variables
 from nvcontainer.hook.main import HookArgs, UsageError, parse_args
+from nvcontainer.launchers import write_launcher
 from nvcontainer.simulate import SimulatedDriver
 from tests.containers import make_runc_bundle, mountinfo, runc_run
 from tests.hook.helpers import HOOK, make_payloads, nvidia_smi_lines, write_config

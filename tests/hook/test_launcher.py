@@ -1,4 +1,4 @@
-"""The -I -S launchers written by ``python -m nvcontainer.hook.isolation``: they start without
+"""The -I -S launchers written by ``python -m nvcontainer.launchers``: they start without
 site-packages processing, find our modules through the recorded path (or through site, once the
 installation moved), and run the hook or the shim."""
 
@@ -9,11 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from nvcontainer.hook.isolation import import_paths, write_launcher, write_runtime_front
+from nvcontainer.launchers import import_paths, write_launcher, write_runtime_front
 
 
 def _write(tmp_path: Path, kind: str) -> Path:
-    out = subprocess.run([sys.executable, "-m", "nvcontainer.hook.isolation",
+    out = subprocess.run([sys.executable, "-m", "nvcontainer.launchers",
                           *(["--runtime"] if kind == "runtime" else []), str(tmp_path / kind)],
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == str(tmp_path / kind)
@@ -34,8 +34,8 @@ def test_hook_launcher_runs_without_site(tmp_path: Path) -> None:
     launcher = _write(tmp_path, "hook")
     probe = tmp_path / "probe"
     # Runs the launcher's own code with a main that reports what the interpreter loaded.
-    probe.write_text(launcher.read_text().replace("from nvcontainer.hook.main import main",
-                                                  "from nvcontainer.hook.main import main as _m\n"
+    probe.write_text(launcher.read_text().replace("from nvcontainer.hook.main import entry as main",
+                                                  "from nvcontainer.hook.main import entry as _m\n"
                                                   "    main = lambda: print(sys.flags.no_site, sys.flags.isolated, "
                                                   "'site' in sys.modules) or 0"))
     probe.chmod(0o755)

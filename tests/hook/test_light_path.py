@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import List, Set
 
 from benchmarks.hooktarget import HookTarget
-from nvcontainer.hook.isolation import import_paths
+from nvcontainer.launchers import import_paths
 
 # The standard library beyond what a bare `python -I -S` has loaded.
 STDLIB = {"__future__", "_cffi_backend", "_collections_abc", "_json", "_stat", "_struct", "encodings.ascii", "errno",

@@ -19,7 +19,7 @@ import pytest
 
 from nvcontainer.cdi.generate import generate
 from nvcontainer.discovery import discover
-from nvcontainer.hook.isolation import write_launcher
+from nvcontainer.launchers import write_launcher
 from nvcontainer.simulate import SimulatedDriver
 from tests.cdi.helpers import write_hook_launcher
 from tests.containers import make_rootfs, mountinfo

@@ -20,7 +20,7 @@ import pytest
 from nvcontainer.cdi.errors import CdiError
 from nvcontainer.config.loading import parse_config
 from nvcontainer.errors import NvcError
-from nvcontainer.hook.isolation import write_launcher
+from nvcontainer.launchers import write_launcher
 from nvcontainer.runtime import modifiers
 
 KINDS = ["vendor.com/x", "management.nvidia.com/gpu", "nvidia.com/gpu-evil", "NVIDIA.COM/gpu", "nvidia.com/gpux",

@@ -1,0 +1,28 @@
+"""The ``nvc-cli`` console script: the fast path for the common command lines, typer for the rest.
+
+This module imports nothing heavy: ``cli.fast`` runs ``info``, ``list`` and ``configure`` command
+lines without typer; only when it declines is ``cli.main`` (the typer application) imported."""
+
+from __future__ import annotations
+
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional
+
+
+def run(argv: Optional[List[str]] = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    from cli import fast
+
+    code = fast.try_run(args)
+    if code is not None:
+        sys.exit(code)
+    from cli import main
+
+    main.run(args)
+
+
+if __name__ == "__main__":
+    run()
