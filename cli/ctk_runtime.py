@@ -33,7 +33,8 @@ def register(app: typer.Typer) -> None:
                                  help="The name to register the runtime under."),
         runtime_path: Optional[str] = typer.Option(
             None, "--nvidia-runtime-path", "--runtime-path", metavar="PATH",
-            help="Path of the runtime shim (default: the installed nvc-container-runtime)."),
+            help="Path of the runtime shim (default: nvc-container-runtime-front, the sh front of the installed "
+                 "nvc-container-runtime, written beside it)."),
         set_as_default: bool = typer.Option(False, "--set-as-default", "--nvidia-set-as-default",
                                             help="Make it the engine's default runtime."),
         enable_cdi: bool = typer.Option(False, "--cdi.enabled", "--cdi.enable", "--enable-cdi",
@@ -48,15 +49,20 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Register the runtime in an engine's configuration (locked, written atomically; a main config is
         backed up, a drop-in directory gets nothing but the drop-in)."""
-        from nvcontainer.engines.compat import installed
+        from nvcontainer.engines.compat import runtime_front
         from nvcontainer.engines.runtime import RuntimeRequest
         from nvcontainer.engines.runtime import configure as configure_engine
 
+        front_note = None
+        if runtime_path is None:
+            runtime_path, front_note = runtime_front(dry_run=dry_run)
         req = RuntimeRequest(engine=engine, config_path=config, drop_in_path=drop_in, name=name,
-                             runtime_path=runtime_path or installed("nvc-container-runtime"),
+                             runtime_path=runtime_path,
                              set_as_default=set_as_default, enable_cdi=enable_cdi, config_source=config_source,
                              executable_path=executable_path, dry_run=dry_run)
         result = configure_engine(req)
+        if front_note:
+            typer.echo(f"note: {front_note}", err=True)
         for note in result.notes:
             typer.echo(f"note: {note}", err=True)
         several = len(result.updates) > 1

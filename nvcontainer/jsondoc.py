@@ -104,24 +104,26 @@ def nesting_ok(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
 
 
 def loads(text: str | bytes, *, what: str, error: Type[NvcError], max_bytes: int = MAX_SPEC_BYTES,
-          max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """The document in ``text``; ``error("could not decode <what>: <reason>")`` when it is not one,
-    is larger than ``max_bytes`` or nested deeper than ``max_depth``."""
+          max_depth: int = MAX_JSON_DEPTH, lead: Optional[str] = None) -> Any:
+    """The document in ``text``; ``error("<lead>: <reason>")`` (``lead`` by default ``could not
+    decode <what>``) when it is not one, is larger than ``max_bytes`` or nested deeper than
+    ``max_depth``."""
+    lead = lead or f"could not decode {what}"
     if len(text) > max_bytes:
-        raise error(f"could not decode {what}: larger than {max_bytes} bytes")
+        raise error(f"{lead}: larger than {max_bytes} bytes")
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise error(f"could not decode {what}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+            raise error(f"{lead}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
     if not nesting_ok(text, max_depth):
-        raise error(f"could not decode {what}: nested deeper than {max_depth} levels")
+        raise error(f"{lead}: nested deeper than {max_depth} levels")
     if _scanner is not None:
         start = len(text) - len(text.lstrip(_WHITESPACE))
         try:
             value, end = _scanner(text, start)
         except RecursionError:  # not reached within max_depth, but never a traceback
-            raise error(f"could not decode {what}: nested too deeply") from None
+            raise error(f"{lead}: nested too deeply") from None
         except Exception:  # noqa: BLE001 - StopIteration, ValueError, SystemError: json words it
             pass
         else:
@@ -132,6 +134,6 @@ def loads(text: str | bytes, *, what: str, error: Type[NvcError], max_bytes: int
     try:
         return json.loads(text)
     except RecursionError:
-        raise error(f"could not decode {what}: nested too deeply") from None
+        raise error(f"{lead}: nested too deeply") from None
     except ValueError as exc:
-        raise error(f"could not decode {what}: {exc}") from None
+        raise error(f"{lead}: {exc}") from None

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import posixpath
 
-from nvcontainer.cdi.errors import CdiError
 from nvcontainer.records import Record
 
 TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
@@ -47,7 +46,11 @@ class CdiRequest(Record):
 
 
 def is_qualified(name: str) -> bool:
-    """``vendor/class=name`` (the CDI parser's IsQualifiedName)."""
+    """``vendor/class=name`` (the CDI parser's IsQualifiedName).  (Without an ``=`` it is none, and
+    the CDI package, which a container without CDI devices never needs, is not imported.)"""
+    if "=" not in name:
+        return False
+    from nvcontainer.cdi.errors import CdiError
     from nvcontainer.cdi.spec import parse_qualified_name
 
     try:
@@ -157,6 +160,8 @@ def check_kinds(names: Sequence[str], kinds: Sequence[str], source: str) -> None
     for name in names:
         kind = name.partition("=")[0]
         if kind not in kinds:
+            from nvcontainer.cdi.errors import CdiError
+
             raise CdiError(f"refusing CDI device {name!r} requested by {where}: the container may only ask for "
                            f"{' or '.join(kinds)} devices (other kinds only through the orchestrator's CDI "
                            f"annotations)")

@@ -24,11 +24,11 @@ ALT_CONFIG_ENV = "NVIDIA_CTK_CONFIG_FILE_PATH"
 
 
 def _load_config() -> Tuple[Config, str]:
-    from nvcontainer.config.loading import load_config
+    from nvcontainer.config.cached import load_config_cached
     from nvcontainer.config.location import config_path
 
     path, required = config_path()
-    return load_config(path, required=required), path
+    return load_config_cached(path, required=required), path
 
 
 STATE_DIR_ENV = "NVC_STATE_DIR"  # nvcontainer.allocation's override of config.toml's nvcontainer.state-dir

@@ -13,7 +13,6 @@ config.json at all.
 
 from __future__ import annotations
 
-import copy
 import os
 
 from nvcontainer.config.schema import Config
@@ -57,6 +56,8 @@ def legacy(spec: Spec, ctx: ModifyContext) -> Spec:
     for a GPU container, once (docker ``--gpus`` may have added one already)."""
     if requested(spec, ctx.config) is None or has_our_hook(spec):
         return spec
+    import copy  # only for a container that gets GPUs
+
     out = copy.deepcopy(spec)
     hooks = out.get("hooks")
     if not isinstance(hooks, dict):

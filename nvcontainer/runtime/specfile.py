@@ -9,12 +9,13 @@ the bundle, then rename.
 
 from __future__ import annotations
 
-import json
 import os
-import re
 
+from nvcontainer import jsondoc
 from nvcontainer.atomicfile import write_atomic
+from nvcontainer.bounds import MAX_SPEC_BYTES
 from nvcontainer.records import Record
+from nvcontainer.regularfile import read_regular
 from nvcontainer.runtime.errors import ShimError
 
 TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
@@ -32,9 +33,16 @@ class Layout(Record):
 
 
 class SpecFile(Record):
+    """config.json as read: its path, the document, and the text (its ``layout`` is only worked
+    out when the file is written back: a container without GPUs never pays for it)."""
+
     path: str
     spec: Dict[str, Any]
-    layout: Layout
+    text: str
+
+    @property
+    def layout(self) -> Layout:
+        return detect_layout(self.text)
 
 
 def detect_layout(text: str) -> Layout:
@@ -44,6 +52,8 @@ def detect_layout(text: str) -> Layout:
         second = body.split("\n", 2)[1]
         indent = second[: len(second) - len(second.lstrip(" \t"))] or ""
     go = any(escaped in text for _, escaped in _GO_ESCAPES)
+    import re  # only when writing the spec back
+
     ascii_only = text.isascii() and re.search(r"\\u(?!00[0-7])[0-9a-fA-F]{4}", text) is not None
     return Layout(indent=indent, trailing_newline=text.endswith("\n"), go_escaping=go, ascii_only=ascii_only)
 
@@ -53,22 +63,27 @@ def spec_path(bundle: str) -> str:
 
 
 def load_spec(bundle: str) -> SpecFile:
+    """``<bundle>/config.json``: read without blocking (a regular file, at most ``MAX_SPEC_BYTES``),
+    parsed with size and depth limits (``nvcontainer.jsondoc``)."""
     path = spec_path(bundle)
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        data = read_regular(path, MAX_SPEC_BYTES)
     except OSError as exc:
         raise ShimError(f"error loading OCI specification {path}: {exc.strerror or exc}") from None
     try:
-        spec = json.loads(text)
-    except ValueError as exc:
-        raise ShimError(f"error decoding OCI specification {path}: {exc}") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ShimError(f"error decoding OCI specification {path}: not UTF-8 ({exc.reason})") from None
+    spec = jsondoc.loads(text, what=f"OCI specification {path}", error=ShimError,
+                         lead=f"error decoding OCI specification {path}")
     if not isinstance(spec, dict):
         raise ShimError(f"error decoding OCI specification {path}: not a JSON object")
-    return SpecFile(path, spec, detect_layout(text))
+    return SpecFile(path, spec, text)
 
 
 def render_spec(spec: Dict[str, Any], layout: Layout) -> str:
+    import json
+
     if layout.indent is None:
         text = json.dumps(spec, ensure_ascii=layout.ascii_only, separators=(",", ":"))
     else:

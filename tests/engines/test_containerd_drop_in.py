@@ -63,7 +63,7 @@ def test_no_main_config(tmp_path: Path) -> None:
     assert load_toml(main_config(tmp_path).read_text()) == {
         "version": 2, "imports": [f"{tmp_path}/etc/containerd/conf.d/*.toml"]}
     runtime = runtimes(drop_in(tmp_path))["nvidia"]
-    assert runtime["options"]["BinaryName"].endswith("nvc-container-runtime")
+    assert runtime["options"]["BinaryName"].endswith("nvc-container-runtime-front")  # the sh front, by default
     assert runtime["runtime_type"] == "io.containerd.runc.v2"
     created = [line for line in out.stderr.splitlines() if line.startswith("created directory: ")]
     assert created == [f"created directory: {tmp_path}/etc", f"created directory: {tmp_path}/etc/containerd",

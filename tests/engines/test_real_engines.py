@@ -13,11 +13,12 @@ from typing import Callable, List
 
 import pytest
 
-from nvcontainer.engines.compat import installed
+from nvcontainer.engines.compat import FRONT_NAME, installed
 from tests.engines.ctk import ctk
 from tests.engines.test_containerd_config import variant
 
-SHIM = installed("nvc-container-runtime")
+# What runtime configure registers by default: the shim's sh front, written beside the console script.
+SHIM = os.path.join(os.path.dirname(installed("nvc-container-runtime")), FRONT_NAME)
 
 
 def start(argv: List[str], log: Path, ready: Callable[[], bool]) -> subprocess.Popen[bytes]:
