@@ -104,10 +104,10 @@ def nesting_ok(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
 
 
 def loads(text: str | bytes, *, what: str, error: Type[NvcError], max_bytes: int = MAX_SPEC_BYTES,
-          max_depth: int = MAX_JSON_DEPTH, lead: Optional[str] = None) -> Any:
+          max_depth: int = MAX_JSON_DEPTH, lead: Optional[str] = None, syntax: Optional[str] = None) -> Any:
     """The document in ``text``; ``error("<lead>: <reason>")`` (``lead`` by default ``could not
-    decode <what>``) when it is not one, is larger than ``max_bytes`` or nested deeper than
-    ``max_depth``."""
+    decode <what>``) when it is not one (``syntax``, if given, is then the reason), is larger than
+    ``max_bytes`` or nested deeper than ``max_depth``."""
     lead = lead or f"could not decode {what}"
     if len(text) > max_bytes:
         raise error(f"{lead}: larger than {max_bytes} bytes")
@@ -136,4 +136,4 @@ def loads(text: str | bytes, *, what: str, error: Type[NvcError], max_bytes: int
     except RecursionError:
         raise error(f"{lead}: nested too deeply") from None
     except ValueError as exc:
-        raise error(f"{lead}: {exc}") from None
+        raise error(f"{lead}: {syntax or exc}") from None

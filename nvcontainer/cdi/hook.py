@@ -25,7 +25,6 @@ working with an older hook; an unknown option of a known hook is an error.  Erro
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -183,12 +182,13 @@ def main_help() -> str:
 
 
 def read_state(text: str) -> Dict[str, Any]:
+    """The OCI state (at most ``MAX_STATE_BYTES``, nested at most ``MAX_JSON_DEPTH`` deep)."""
+    from nvcontainer import jsondoc
+    from nvcontainer.bounds import MAX_STATE_BYTES
     from nvcontainer.cdi.errors import CdiError
 
-    try:
-        state = json.loads(text)
-    except ValueError:
-        raise CdiError("failed to load container state: invalid OCI state: not JSON") from None
+    state = jsondoc.loads(text, what="OCI state", error=CdiError, max_bytes=MAX_STATE_BYTES,
+                          lead="failed to load container state: invalid OCI state", syntax="not JSON")
     if not isinstance(state, dict):
         raise CdiError("failed to load container state: invalid OCI state: not an object")
     return state
@@ -200,9 +200,11 @@ def load_state(inv: Invocation, stdin: Callable[[], str]) -> Dict[str, Any]:
     source = inv.value("container-spec")
     if source in ("", "-"):
         return read_state(stdin())
+    from nvcontainer.bounds import MAX_STATE_BYTES
+    from nvcontainer.regularfile import read_regular
+
     try:
-        with open(source, encoding="utf-8") as f:
-            return read_state(f.read(1 << 20))
+        return read_state(read_regular(source, MAX_STATE_BYTES).decode("utf-8", "replace"))
     except OSError as exc:
         raise CdiError(f"failed to load container state: {source}: {(exc.strerror or str(exc)).lower()}") from None
 
@@ -214,17 +216,27 @@ def container_root(state: Dict[str, Any]) -> str:
     bundle = state.get("bundle")
     if not isinstance(bundle, str) or not bundle:
         raise CdiError("invalid OCI state: no bundle")
+    from nvcontainer import jsondoc
+    from nvcontainer.bounds import MAX_SPEC_BYTES
+    from nvcontainer.regularfile import read_regular
+
     config_path = os.path.join(bundle, "config.json")
     try:
-        with open(config_path, encoding="utf-8") as f:
-            config = json.load(f)
-    except (OSError, ValueError) as exc:
-        raise CdiError(f"cannot read {config_path}: {exc}") from None
-    root = (config.get("root") or {}).get("path") if isinstance(config, dict) else None
+        data = read_regular(config_path, MAX_SPEC_BYTES)
+    except OSError as exc:
+        raise CdiError(f"cannot read {config_path}: {(exc.strerror or str(exc)).lower()}") from None
+    config = jsondoc.loads(data, what=config_path, error=CdiError, lead=f"cannot read {config_path}")
+    root_table = config.get("root") if isinstance(config, dict) else None
+    root = root_table.get("path") if isinstance(root_table, dict) else None
     if not isinstance(root, str) or not root:
         raise CdiError(f"{config_path}: no root.path")
     rootfs = os.path.normpath(os.path.join(bundle, root))
-    if rootfs == "/":
+    # By identity, not by text: //, /proc/self/root or a link to / are the host's root as well.
+    try:
+        same = os.path.samestat(os.stat(rootfs), os.stat("/"))
+    except OSError:
+        same = False
+    if same:
         raise CdiError(f"{config_path}: the container root is /: refusing to change the host")
     return rootfs
 
@@ -380,6 +392,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         code = run(args, sys.stdin.read)
     except NvcError as exc:
         print(exc.line(PROG), file=sys.stderr)
+        sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 - a hook answers with one line, never a traceback
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"{PROG}: internal error: {text}", file=sys.stderr)
         sys.exit(1)
     sys.exit(code)
 

@@ -32,6 +32,7 @@ from nvcontainer.config.schema import (
 from nvcontainer.errors import InputError
 from nvcontainer.log import logger as log
 from nvcontainer.records import fields, is_record, replace
+from nvcontainer.regularfile import read_regular
 
 TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
 if TYPE_CHECKING:
@@ -46,8 +47,7 @@ def load_config(path: Optional[str] = None, *, required: Optional[bool] = None,
     if required is not None:
         must_exist = required
     try:
-        with open(chosen, "rb") as f:
-            data = f.read()
+        data = read_regular(chosen)  # never blocks on a FIFO; at most MAX_CONFIG_BYTES
     except FileNotFoundError:
         if must_exist:
             raise InputError(f"{chosen}: config file not found") from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -238,3 +239,42 @@ def test_device_lists_are_linear_and_capped() -> None:
     assert len(_device_list(",".join(str(i) for i in range(MAX_LIST_ITEMS)))) == MAX_LIST_ITEMS
     with pytest.raises(InputError, match=f"^too many devices requested \\(more than {MAX_LIST_ITEMS}\\)$"):
         _device_list(",".join(str(i) for i in range(80000)))
+
+
+# --- nvc-cdi-hook: the OCI state and config.json a runtime hands a createContainer hook -------------
+
+CDI_HOOK_CASES = {
+    "root a string": ({"ociVersion": "1.0.2", "root": "/", "process": {}}, "no root.path"),
+    "root path a number": ({"ociVersion": "1.0.2", "root": {"path": 5}}, "no root.path"),
+    "config.json a list": ([1, 2], "no root.path"),
+    "config.json nested 100000 deep": (_deep(100000), "nested deeper than 64 levels"),
+    "root is / by another name": ({"ociVersion": "1.0.2", "root": {"path": "//proc/self/root"}},
+                                  "the container root is /: refusing to change the host"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CDI_HOOK_CASES))
+def test_cdi_hook_state_and_spec(arena: Arena, tmp_path: Path, case: str) -> None:
+    document, expected = CDI_HOOK_CASES[case]
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "config.json").write_text(document if isinstance(document, str) else json.dumps(document))
+    state = json.dumps({"ociVersion": "1.0.2", "id": "c1", "pid": 1, "bundle": str(bundle)})
+    out = subprocess.run([sys.executable, "-m", "nvcontainer.cdi.hook", "create-symlinks", "--link",
+                          "libcuda.so.1::/usr/lib/libcuda.so"], input=state, capture_output=True, text=True,
+                         timeout=60, cwd=str(Path(__file__).resolve().parents[2]))
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == 1 and len(lines) == 1, out.stderr
+    assert lines[0].startswith("nvc-cdi-hook: cdi error: ") and lines[0].endswith(expected), lines[0]
+    arena.board.record(arena.family, f"cdi hook: {case}", "refused", lines[0])
+
+
+@pytest.mark.parametrize("state", ['{"pid": ' + _deep(100000) + "}", "[]", "{x", "x" * (2 << 20)],
+                         ids=["nested 100000 deep", "a list", "not JSON", "over 1 MiB"])
+def test_cdi_hook_state_on_stdin(arena: Arena, state: str) -> None:
+    out = subprocess.run([sys.executable, "-m", "nvcontainer.cdi.hook", "create-symlinks"], input=state,
+                         capture_output=True, text=True, timeout=60, cwd=str(Path(__file__).resolve().parents[2]))
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == 1 and len(lines) == 1, out.stderr
+    assert lines[0].startswith("nvc-cdi-hook: cdi error: failed to load container state: invalid OCI state"), lines
+    arena.board.record(arena.family, f"cdi hook state {state[:10]!r}", "refused", lines[0])
