@@ -15,8 +15,8 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 from benchmarks.common import machine  # noqa: E402
 
-SCRIPTS = (("startup.py", 20), ("discovery.py", 10), ("phases.py", 15), ("scale.py", 5), ("memory.py", 3),
-           ("cdi_generate.py", 10), ("container_start.py", 30))
+SCRIPTS = (("targets.py", 20), ("startup.py", 20), ("discovery.py", 10), ("phases.py", 15), ("scale.py", 5),
+           ("memory.py", 3), ("cdi_generate.py", 10), ("container_start.py", 30), ("parsers.py", 5))
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)

@@ -7,8 +7,10 @@ re-executing itself there.  Rows:
 * ``runc run`` of a busybox container, added by the prestart hook, 1 GPU; and all 8 GPUs with every
   capability.  Baseline: bare ``runc run`` of the same bundle.  The hook as engines find it after
   ``nvc-ctk install-compat`` (the ``python -I -S`` launcher) and as pip's console script;
-* the runtime shim's pass-through (``state`` of a container that does not exist), added over
-  ``runc``: the ``sh`` front ``runtime configure`` registers, and pip's console script;
+* the runtime shim with no GPU asked, added over ``runc``: ``create`` of a container without GPUs
+  (the shim reads its config.json and passes it on) and ``state`` of one that does not exist, the
+  larger of the two; through the ``sh`` front ``runtime configure`` registers, and pip's console
+  script as a detail;
 * ``nvc-cli info`` on the simulated root; ``nvc-cli configure``, 1 GPU, into a live namespace;
 * ``nvc-ctk cdi generate`` on 2 GPUs (dgx-h100-2) and on 8 GPUs with MIG (dgx-a100).
 
@@ -36,7 +38,7 @@ from benchmarks.userinstall import installed_from_site_packages, reexec_in_venv 
 ROWS: Dict[str, Tuple[str, float]] = {
     "runc run, added by the hook, 1 GPU": ("19-36", 40),
     "same, all 8 GPUs, NVIDIA_DRIVER_CAPABILITIES=all": ("40", 60),
-    "runtime shim pass-through, added over runc": ("7-15", 20),
+    "runtime shim pass-through (no GPU asked), added over runc": ("7-15", 20),
     "nvc-cli info (simulated root)": ("12.5-23", 60),
     "nvc-cli configure, 1 GPU, into a live namespace": ("20-35", 75),
     "nvc-ctk cdi generate, 2 GPUs": ("38", 120),
@@ -65,6 +67,22 @@ def _runc(bundle: str) -> Callable[[], None]:
         subprocess.run(["runc", "delete", "--force", cid], capture_output=True)
         if out.returncode != 0:
             raise SystemExit(f"runc failed: {out.stderr.decode()[-600:]}")
+    return call
+
+
+def _create(runtime: str, bundle: str) -> Callable[[], float]:
+    """``create`` of ``bundle`` (timed) and its delete (not timed); the container's stdio go to /dev/null
+    (runc create leaves its init holding them)."""
+    def call() -> float:
+        cid = "nvc-target-" + uuid.uuid4().hex[:8]
+        start = time.perf_counter()
+        out = subprocess.run([runtime, "create", "--bundle", bundle, cid], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        ms = (time.perf_counter() - start) * 1000
+        subprocess.run(["runc", "delete", "--force", cid], capture_output=True)
+        if out.returncode != 0:
+            raise SystemExit(f"{runtime} create failed")
+        return ms
     return call
 
 
@@ -125,6 +143,11 @@ def main() -> None:
         state = ["state", "nvc-no-such-container"]
         cases += [("runc state", _run(["runc", *state])), ("shim sh front state", _run([front, *state])),
                   ("shim console script state", _run([os.path.join(bin_dir, "nvc-container-runtime"), *state]))]
+        plain = bundle("plain", None, None)  # a container asking for no GPU, through the shim as docker would
+        cases += [("runc create, no GPU", _create(_which("runc"), plain)), ("shim front create, no GPU",
+                                                                           _create(front, plain)),
+                  ("shim console script create, no GPU", _create(os.path.join(bin_dir, "nvc-container-runtime"),
+                                                                 plain))]
         nvc = os.path.join(bin_dir, "nvc-cli")
         cases.append(("nvc-cli info", _run([nvc, "--root", a100, "info"], env)))
         configure_rootfs = os.path.join(tmp, "configure-rootfs")
@@ -162,7 +185,9 @@ def main() -> None:
         results = {
             "runc run, added by the hook, 1 GPU": med["hook launcher, 1 GPU"] - med["bare runc run"],
             "same, all 8 GPUs, NVIDIA_DRIVER_CAPABILITIES=all": med["hook launcher, all GPUs"] - med["bare runc run"],
-            "runtime shim pass-through, added over runc": med["shim sh front state"] - med["runc state"],
+            "runtime shim pass-through (no GPU asked), added over runc": max(
+                med["shim front create, no GPU"] - med["runc create, no GPU"],
+                med["shim sh front state"] - med["runc state"]),
             "nvc-cli info (simulated root)": med["nvc-cli info"],
             "nvc-cli configure, 1 GPU, into a live namespace": med["nvc-cli configure"],
             "nvc-ctk cdi generate, 2 GPUs": med["cdi generate dgx-h100-2"],
