@@ -59,6 +59,7 @@ def main() -> None:
         cases.append(("hook prestart, 8 GPUs, all capabilities", all8, wrapped("prestart")))
         base = 0.0
         for name, target, argv in cases:
+            target.prime(argv)
             runs = [target.run(argv) for _ in range(args.runs)]
             failed = [r for r in runs if r.returncode != 0]
             if failed:

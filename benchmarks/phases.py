@@ -34,7 +34,7 @@ def wrap(mod, name):
         finally:
             T.append((name, time.perf_counter()))
     setattr(mod, name, timed)
-for mod, name in ((hp, "load_bundle_spec"), (hp, "parse_request"), (C, "discover"), (C, "_claim"),
+for mod, name in ((hp, "load_bundle_spec"), (hp, "parse_request"), (C, "_discover"), (C, "_claim"),
                   (C, "make_plan"), (C, "apply")):
     wrap(mod, name)
 sys.argv = ["hook", "prestart"]
@@ -51,7 +51,7 @@ PHASES = (("hook modules", "import of the hook, config and OCI-state modules"),
           ("configure modules", "import of the configure layer (discovery, policy, plans, apply)"),
           ("load_bundle_spec", "config.toml + OCI state + config.json"),
           ("parse_request", "NVIDIA_* variables -> request"),
-          ("discover", "discovery: NVML, ld cache, ELF checks, nodes"),
+          ("_discover", "discovery: the driver snapshot (NVML, ld cache, ELF checks, nodes when rebuilt)"),
           ("_claim", "allocation record"),
           ("make_plan", "the Plan"),
           ("apply", "apply: fork+setns, mounts, ldconfig, cgroup"),
@@ -70,6 +70,7 @@ def main() -> None:
     print(machine())
     with tempfile.TemporaryDirectory() as tmp:
         target = HookTarget(tmp, {"NVIDIA_VISIBLE_DEVICES": args.device}, root=args.root)
+        target.prime()  # the driver snapshot and the config cache stored, as on a node that ran a container
         outfile = os.path.join(tmp, "phases.txt")
         boot = BOOT.replace("PATHS", repr(import_paths())).replace("OUTFILE", repr(outfile))
         walls: List[float] = []

@@ -32,6 +32,8 @@ def topology(n: int, migs: bool = False) -> Dict[str, Any]:
                                "pci_device_id": "0x20B010DE", "memory_total": 40 * GIB}
         if migs:
             gpu.update(mig_enabled=True, migs=MIG7)
+        else:  # MIG needs a minor below 32 (the driver's mig-minors table): these GPUs do not use it
+            gpu["mig_capable"] = False
         gpus.append(gpu)
     return {"driver_version": "550.54.15", "cuda_version": 12040, "gpus": gpus}
 
