@@ -23,6 +23,7 @@ _EXPORTS = {
     "NvcError": "nvcontainer.errors",
     # discovery: the Driver snapshot
     "discover": "nvcontainer.discovery",
+    "discover_cached": "nvcontainer.snapshot",
     "DriverOptions": "nvcontainer.discovery",
     "Driver": "nvcontainer.driver",
     "Gpu": "nvcontainer.driver",
