@@ -50,7 +50,7 @@ def plain_flag_metavars() -> None:
             return None
         return original(self, ctx)
 
-    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign,attr-defined,unused-ignore]
     TyperOption._nvc_plain_flags = True  # type: ignore[attr-defined]
 
 

@@ -1,6 +1,6 @@
-"""Replace a file atomically: write a temporary file in the same directory, fsync it, rename it
-over the target.  Readers see the old file or the new one, never a mix, and a failure (a full
-disk, say) leaves the old file untouched and no temporary file behind."""
+"""Replace a file (or a symbolic link) atomically: write a temporary one in the same directory,
+fsync it, rename it over the target.  Readers see the old file or the new one, never a mix, and a
+failure (a full disk, say) leaves the old file untouched and no temporary file behind."""
 
 from __future__ import annotations
 
@@ -57,3 +57,33 @@ def temporary_file(directory: str, prefix: str) -> Tuple[int, str]:
         except FileExistsError:
             continue
     raise FileExistsError(errno.EEXIST, "no free temporary file name", os.path.join(directory, prefix))
+
+
+def replace_symlink(target: str, path: str) -> None:
+    """Make ``path`` a symbolic link to ``target``, renamed over whatever is at ``path`` (a file
+    or link; a directory fails).  Raises ``OSError``; no temporary link is left behind."""
+    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.{os.urandom(6).hex()}.tmp")
+    os.symlink(target, tmp)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def read_small_text(path: str, limit: int = 1 << 16) -> Optional[str]:
+    """The first ``limit`` bytes of ``path`` as text, if it is a regular file and not a symbolic
+    link (``None`` otherwise, or when it cannot be read): how the installers recognise a file they
+    wrote by its marker line before replacing or removing it."""
+    from nvcontainer.regularfile import open_regular
+
+    try:
+        fd = open_regular(path, follow=False)
+    except OSError:
+        return None
+    try:
+        return os.read(fd, limit).decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)

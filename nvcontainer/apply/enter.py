@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import os
 import select
-import sys
 import time
 
 from nvcontainer import errors
 from nvcontainer.apply.journal import undo_lines
 from nvcontainer.apply.seal import seal_imports
 from nvcontainer.bindings import linux
+from nvcontainer.bindings.mntns import fork_with_pipe
 
 TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
 if TYPE_CHECKING:
@@ -101,28 +101,6 @@ def _child_main(target: Target, work: Callable[[Callable[[str], None], float], i
         os._exit(code)
 
 
-def _fork(body: Callable[[int], None]) -> Tuple[int, int]:
-    """Fork a child running ``body(write_fd)``; returns (pid, read_fd)."""
-    for stream in (sys.stdout, sys.stderr):
-        if stream is not None:
-            stream.flush()
-    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
-    try:
-        pid = os.fork()
-    except BaseException:
-        os.close(read_fd)
-        os.close(write_fd)
-        raise
-    if pid == 0:
-        os.close(read_fd)
-        try:
-            body(write_fd)
-        finally:
-            os._exit(1)
-    os.close(write_fd)
-    return pid, read_fd
-
-
 def _collect(pid: int, read_fd: int, until: float) -> Tuple[List[str], bool]:
     """The child's lines until it closes the pipe or ``until`` (monotonic) passes; whether it
     timed out.  The child is reaped either way (killed first on a timeout)."""
@@ -166,7 +144,7 @@ def run_entered(target: Target, work: Callable[[Callable[[str], None], float], i
     module text); returns what it returned, or raises its error (``stage`` words a timeout)."""
     parent = os.getpid()
     deadline = time.monotonic() + timeout
-    pid, read_fd = _fork(lambda fd: _child_main(target, work, fd, parent, deadline))
+    pid, read_fd = fork_with_pipe(lambda fd: _child_main(target, work, fd, parent, deadline))
     lines, timed_out = _collect(pid, read_fd, deadline + GRACE)
     if timed_out:
         _undo(target, rootfs, lines)
@@ -194,5 +172,5 @@ def _undo(target: Target, rootfs: str, lines: List[str]) -> None:
         undo_lines(rootfs, lines)
         os._exit(0)
 
-    pid, read_fd = _fork(body)
+    pid, read_fd = fork_with_pipe(body)
     _collect(pid, read_fd, time.monotonic() + UNDO_TIMEOUT)

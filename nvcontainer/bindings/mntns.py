@@ -96,21 +96,8 @@ def call_in_child(fn: Callable[[], T], *, timeout: Optional[float] = None) -> T:
     The child dies with the caller (``PR_SET_PDEATHSIG``).  With ``timeout`` (seconds), a child
     still running then is killed and ``NamespaceCallError`` raised.
     """
-    for stream in (sys.stdout, sys.stderr):
-        if stream is not None:
-            stream.flush()
-    read_fd, write_fd = os.pipe()
     parent = os.getpid()
-    try:
-        pid = os.fork()
-    except BaseException:
-        os.close(read_fd)
-        os.close(write_fd)
-        raise
-    if pid == 0:
-        os.close(read_fd)
-        _child(fn, write_fd, parent)  # never returns
-    os.close(write_fd)
+    pid, read_fd = fork_with_pipe(lambda write_fd: _child(fn, write_fd, parent))
     reaped = timed_out = False
     try:
         payload, timed_out = _read_until(read_fd, None if timeout is None else time.monotonic() + timeout)
@@ -124,6 +111,31 @@ def call_in_child(fn: Callable[[], T], *, timeout: Optional[float] = None) -> T:
             os.kill(pid, _SIGKILL)
             os.waitpid(pid, 0)
     return _outcome(payload, status)
+
+
+def fork_with_pipe(body: Callable[[int], None]) -> Tuple[int, int]:
+    """Fork a child that runs ``body(write_fd)`` and then leaves with ``os._exit(1)`` whatever
+    happens (it never returns into the caller's code); returns (pid, read end of the pipe).  The
+    caller's stdio is flushed first so that the child cannot write it a second time, and both ends
+    are close-on-exec so that a program the child starts does not hold the pipe open."""
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
+    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+    try:
+        pid = os.fork()
+    except BaseException:
+        os.close(read_fd)
+        os.close(write_fd)
+        raise
+    if pid == 0:
+        try:
+            os.close(read_fd)
+            body(write_fd)
+        finally:
+            os._exit(1)
+    os.close(write_fd)
+    return pid, read_fd
 
 
 def _read_until(fd: int, deadline: Optional[float]) -> Tuple[bytes, bool]:

@@ -10,11 +10,9 @@ nothing to go stale.  Anything else (a first read, an edit, no store) parses the
 
 from __future__ import annotations
 
-from nvcontainer.config.location import config_path
+from nvcontainer.config.location import read_config_text
 from nvcontainer.config.schema import Config
-from nvcontainer.errors import InputError
 from nvcontainer.records import asdict, fields, is_record
-from nvcontainer.regularfile import read_regular
 from nvcontainer.snapshot import store
 
 TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
@@ -29,18 +27,9 @@ FORMAT = 1
 def load_config_cached(path: Optional[str] = None, *, required: Optional[bool] = None) -> Config:
     """``nvcontainer.config.loading.load_config(path, required=...)``, from the store when the file
     is byte for byte what was parsed before."""
-    chosen, must_exist = config_path(path)
-    if required is not None:
-        must_exist = required
-    try:
-        data = read_regular(chosen)
-    except FileNotFoundError:
-        if must_exist:
-            raise InputError(f"{chosen}: config file not found") from None
+    chosen, text = read_config_text(path, required)
+    if text is None:
         return Config()
-    except OSError as exc:
-        raise InputError(f"{chosen}: {exc.strerror or exc}") from None
-    text = data.decode("utf-8", errors="replace")
     name = store.name_for("config", [FORMAT, chosen, _field_names(Config)])
     entry = store.read(name)
     if entry is not None and entry.get("path") == chosen and entry.get("text") == text:

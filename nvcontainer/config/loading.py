@@ -20,7 +20,7 @@ Warnings go to the debug log (``nvcontainer.log``) and, when the caller passes a
 
 from __future__ import annotations
 
-from nvcontainer.config.location import config_path
+from nvcontainer.config.location import read_config_text
 from nvcontainer.config.schema import (
     CUDA_COMPAT_MODES,
     LOG_LEVELS,
@@ -32,7 +32,6 @@ from nvcontainer.config.schema import (
 from nvcontainer.errors import InputError
 from nvcontainer.log import logger as log
 from nvcontainer.records import fields, is_record, replace
-from nvcontainer.regularfile import read_regular
 
 TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
 if TYPE_CHECKING:
@@ -43,18 +42,10 @@ if TYPE_CHECKING:
 def load_config(path: Optional[str] = None, *, required: Optional[bool] = None,
                 warnings: Optional[List[str]] = None) -> Config:
     """Load ``path`` (default: ``config_path()``); a missing optional file gives the defaults."""
-    chosen, must_exist = config_path(path)
-    if required is not None:
-        must_exist = required
-    try:
-        data = read_regular(chosen)  # never blocks on a FIFO; at most MAX_CONFIG_BYTES
-    except FileNotFoundError:
-        if must_exist:
-            raise InputError(f"{chosen}: config file not found") from None
+    chosen, text = read_config_text(path, required)
+    if text is None:
         return Config()
-    except OSError as exc:
-        raise InputError(f"{chosen}: {exc.strerror or exc}") from None
-    return parse_config(data.decode("utf-8", errors="replace"), source=chosen, warnings=warnings)
+    return parse_config(text, source=chosen, warnings=warnings)
 
 
 def parse_config(text: str, *, source: str = "config.toml", warnings: Optional[List[str]] = None) -> Config:

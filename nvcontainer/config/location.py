@@ -24,3 +24,24 @@ def config_path(explicit: Optional[str] = None, environ: Optional[Mapping[str, s
     if xdg:
         return os.path.join(xdg, "nvidia-container-runtime", "config.toml"), False
     return DEFAULT_CONFIG_PATH, False
+
+
+def read_config_text(path: Optional[str] = None, required: Optional[bool] = None) -> Tuple[str, Optional[str]]:
+    """The file ``config_path(path)`` chooses and its text, ``None`` for a missing optional file.
+    ``required`` overrides whether it must exist.  Never blocks (``read_regular``); a missing
+    required or unreadable file is an ``InputError`` naming it."""
+    from nvcontainer.errors import InputError
+    from nvcontainer.regularfile import read_regular
+
+    chosen, must_exist = config_path(path)
+    if required is not None:
+        must_exist = required
+    try:
+        data = read_regular(chosen)  # at most MAX_CONFIG_BYTES
+    except FileNotFoundError:
+        if must_exist:
+            raise InputError(f"{chosen}: config file not found") from None
+        return chosen, None
+    except OSError as exc:
+        raise InputError(f"{chosen}: {exc.strerror or exc}") from None
+    return chosen, data.decode("utf-8", errors="replace")

@@ -91,16 +91,11 @@ def _current(path: str) -> Optional[str]:
 
 def _ours_file(path: str) -> Optional[str]:
     """The content of ``path`` if it is a regular file one of our launcher writers made."""
+    from nvcontainer.atomicfile import read_small_text
     from nvcontainer.launchers import MARKER
 
-    if os.path.islink(path) or not os.path.isfile(path):
-        return None
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            text = f.read(1 << 16)
-    except OSError:
-        return None
-    return text if f"\n# {MARKER}\n" in text[:512] else None
+    text = read_small_text(path)
+    return text if text is not None and f"\n# {MARKER}\n" in text[:512] else None
 
 
 def _file_makers() -> Dict[str, Callable[[str], str]]:
@@ -136,7 +131,7 @@ def plan(prefix: str, force: bool = False) -> List[Link]:
 
 
 def install(prefix: str, force: bool = False) -> List[Link]:
-    from nvcontainer.atomicfile import write_atomic
+    from nvcontainer.atomicfile import replace_symlink, write_atomic
 
     links = plan(prefix, force)
     try:
@@ -147,13 +142,7 @@ def install(prefix: str, force: bool = False) -> List[Link]:
             if link.content is not None:  # renamed over whatever is there, a link included
                 write_atomic(link.path, link.content, mode=0o755)
                 continue
-            tmp = os.path.join(prefix, f".{os.path.basename(link.path)}.{os.getpid()}.tmp")
-            os.symlink(link.target, tmp)
-            try:
-                os.replace(tmp, link.path)
-            except OSError:
-                os.unlink(tmp)
-                raise
+            replace_symlink(link.target, link.path)
     except OSError as exc:
         reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
         raise InputError(f"cannot write in {prefix}: {reason}") from None

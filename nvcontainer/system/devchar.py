@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import stat
 
+from nvcontainer.atomicfile import replace_symlink
 from nvcontainer.records import Record
 from nvcontainer.system import SetupError
 from nvcontainer.system.nodes import Node, all_possible, existing
@@ -105,13 +106,7 @@ def apply(links: List[CharLink]) -> None:
                 os.symlink(link.target, link.link)
                 made.append(link.link)
             elif link.action == "replace":
-                tmp = os.path.join(directory, f".{link.node.dev_char_name}.{os.getpid()}.tmp")
-                os.symlink(link.target, tmp)
-                try:
-                    os.replace(tmp, link.link)
-                except OSError:
-                    os.unlink(tmp)
-                    raise
+                replace_symlink(link.target, link.link)
     except OSError as exc:
         for path in made:
             try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 
+from nvcontainer.atomicfile import read_small_text
 from nvcontainer.records import Record
 from nvcontainer.system import SetupError
 
@@ -60,14 +61,8 @@ def render(name: str, nvc_ctk: str, env_file: str) -> str:
 
 
 def _ours(path: str) -> Optional[str]:
-    if os.path.islink(path) or not os.path.isfile(path):
-        return None
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            text = f.read(1 << 16)
-    except OSError:
-        return None
-    return text if text.startswith(f"# {MARKER}\n") else None
+    text = read_small_text(path)
+    return text if text is not None and text.startswith(f"# {MARKER}\n") else None
 
 
 def _targets(systemd_dir: str, udev_dir: str, env_dir: str) -> List[Tuple[str, str]]:
