@@ -150,6 +150,15 @@ def mkdirs_in_root(root: str, path: str, mode: int = 0o755, uid: int = -1, gid: 
     return _create(root, path, want=stat.S_IFDIR, mode=mode, uid=uid, gid=gid, dir_mode=mode)[0]
 
 
+def open_dir_in_root(root: str, path: str, mode: int = 0o755) -> int:
+    """A descriptor (``O_RDONLY | O_DIRECTORY``) of the directory ``path`` names inside ``root``,
+    made first with its missing ancestors (``mkdirs_in_root``) where it is not there.  The image's
+    links on the way are followed inside ``root``, as Go's ``os.Root.MkdirAll`` follows them."""
+    directory = resolve_in_root(root, path)
+    mkdirs_in_root(root, directory, mode)
+    return open_in_root(root, directory, os.O_RDONLY | os.O_DIRECTORY)
+
+
 def create_file_in_root(
     root: str,
     path: str,

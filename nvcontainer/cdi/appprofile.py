@@ -63,7 +63,7 @@ def profile_text(mask: int) -> bytes:
 def update_profile(rootfs: str) -> Optional[str]:
     """Write the profile for the container's GPUs; its path, or None when there are none."""
     from nvcontainer.log import logger as log
-    from nvcontainer.securepath import mkdirs_in_root, open_in_root, resolve_in_root
+    from nvcontainer.securepath import open_dir_in_root
 
     mask = 0
     for minor in gpu_minors(rootfs):
@@ -74,10 +74,7 @@ def update_profile(rootfs: str) -> Optional[str]:
     if not mask:
         return None
     try:
-        # The image's links are followed, inside the rootfs (as Go's os.Root.MkdirAll).
-        directory = resolve_in_root(rootfs, PROFILE_DIR)
-        mkdirs_in_root(rootfs, directory, 0o555)
-        dir_fd = open_in_root(rootfs, directory, os.O_RDONLY | os.O_DIRECTORY)
+        dir_fd = open_dir_in_root(rootfs, PROFILE_DIR, 0o555)
     except NvcError as exc:
         raise CdiError(f"failed to create application profiles directory: {exc.message}") from None
     tmp = f".{PROFILE_NAME}.nvc-{os.getpid()}"

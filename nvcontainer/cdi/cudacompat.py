@@ -146,13 +146,10 @@ def enable(rootfs: str, host_driver_version: str, host_cuda_version: str,
 
 def write_conf(rootfs: str, directory: str) -> str:
     """``/etc/ld.so.conf.d/00-compat-<random>.conf`` holding ``directory``, mode 0644."""
-    from nvcontainer.securepath import mkdirs_in_root, open_in_root, resolve_in_root
+    from nvcontainer.securepath import open_dir_in_root
 
     try:
-        # The image's links are followed, inside the rootfs (as nvidia-cdi-hook's pathrs MkdirAll).
-        conf_dir = resolve_in_root(rootfs, LDSO_CONF_DIR)
-        mkdirs_in_root(rootfs, conf_dir, 0o755)
-        conf_fd = open_in_root(rootfs, conf_dir, os.O_RDONLY | os.O_DIRECTORY)
+        conf_fd = open_dir_in_root(rootfs, LDSO_CONF_DIR, 0o755)
     except NvcError as exc:
         raise CdiError(f"failed to create ld.so.conf.d: {exc.message}") from None
     token = os.urandom(16).hex()
