@@ -13,6 +13,8 @@ import subprocess
 from pathlib import Path
 from typing import Dict, List
 
+import pytest
+
 from nvcontainer.simulate import SimulatedDriver
 from tests.containers import make_rootfs, mountinfo
 from tests.hook.helpers import SHIM, make_payloads, nvidia_smi_lines, write_config
@@ -40,14 +42,29 @@ def podman(tmp_path: Path, sim_root: Path, env: Dict[str, str], *command: str) -
                           timeout=180, stdin=subprocess.DEVNULL)
 
 
-def test_podman_gets_gpus_0_and_2(sim_driver: SimulatedDriver, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def podman_graph_root() -> str:
+    """Where podman keeps its store; its overlay driver bind-mounts that home on itself while a store
+    is open and unmounts it when the last user goes, so those lines come and go with podman, not us."""
+    out = subprocess.run(["podman", "info", "--format", "{{.Store.GraphRoot}}"], capture_output=True, text=True,
+                         timeout=60, stdin=subprocess.DEVNULL)
+    assert out.returncode == 0 and out.stdout.strip(), out.stderr
+    return out.stdout.strip()
+
+
+def host_mounts_but_podmans(graph_root: str) -> List[str]:
+    """The host's mount table without podman's own store mounts."""
+    return [line for line in mountinfo() if not (line.split()[1] + "/").startswith(graph_root + "/")]
+
+
+def test_podman_gets_gpus_0_and_2(podman_graph_root: str, sim_driver: SimulatedDriver, tmp_path: Path) -> None:
     gpus = sim_driver.topology.gpus
-    before = mountinfo()
+    before = host_mounts_but_podmans(podman_graph_root)
     out = podman(tmp_path, sim_driver.root, {"NVIDIA_VISIBLE_DEVICES": "0,2"}, "nvidia-smi")
     assert out.returncode == 0, out.stderr
     assert nvidia_smi_lines(out.stdout) == [f"GPU 0: {gpus[0].name} (UUID: {gpus[0].uuid})",
                                             f"GPU 1: {gpus[2].name} (UUID: {gpus[2].uuid})"]
-    assert mountinfo() == before
+    assert host_mounts_but_podmans(podman_graph_root) == before
 
 
 def test_podman_without_gpus_is_untouched(sim_driver: SimulatedDriver, tmp_path: Path) -> None:
