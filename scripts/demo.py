@@ -19,7 +19,8 @@ import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent.parent
-SIM = HERE / ".sim"
+# NVC_DEMO_DIR: another place for .sim (the README test runs the demo in its own directory).
+SIM = Path(os.environ.get("NVC_DEMO_DIR") or HERE / ".sim")
 DEVICES = os.environ.get("NVC_DEMO_DEVICES", "0,1")
 
 

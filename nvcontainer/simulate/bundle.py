@@ -1,13 +1,18 @@
 """Small real containers for the simulated driver: a busybox root filesystem (optionally with the
 host's glibc so dynamically linked programs such as the simulated ``nvidia-smi`` run) and a runc
-bundle around it with prestart hooks.  Used by the demo and the tests.
+bundle around it with prestart hooks.  Used by the demo and the tests, and from the command line
+to make an image-less container root for an engine (``podman run --rootfs``, ``docker import``)::
+
+    python -m nvcontainer.simulate.bundle DIR [--no-glibc]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -75,3 +80,31 @@ def make_runc_bundle(path: Path, args: Sequence[str], *, prestart: Optional[Sequ
         config["hooks"] = {"prestart": hooks}
     (path / "config.json").write_text(json.dumps(config, indent=2))
     return path
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``python -m nvcontainer.simulate.bundle DIR``: a busybox root filesystem with the host's glibc
+    (so the simulated ``nvidia-smi`` runs in it) at DIR; one line and status 1 on failure."""
+    parser = argparse.ArgumentParser(prog="nvc-simulate-rootfs",
+                                     description="Make a small container root filesystem (busybox, glibc).")
+    parser.add_argument("directory", metavar="DIR", help="root filesystem to create (or add to)")
+    parser.add_argument("--no-glibc", action="store_true", help="busybox only (no dynamically linked programs)")
+    args = parser.parse_args(argv)
+    try:
+        make_rootfs(Path(args.directory), glibc=not args.no_glibc)
+    except SimulateError as exc:
+        sys.stderr.write(f"nvc-simulate-rootfs: error: {exc.message}\n")
+        return 1
+    except OSError as exc:
+        where = exc.filename or args.directory
+        sys.stderr.write(f"nvc-simulate-rootfs: error: {where}: {(exc.strerror or str(exc)).lower()}\n")
+        return 1
+    except subprocess.CalledProcessError as exc:
+        sys.stderr.write(f"nvc-simulate-rootfs: error: {args.directory}: {exc.cmd[0]} failed ({exc.returncode})\n")
+        return 1
+    print(f"container root filesystem at {args.directory}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -83,3 +83,29 @@ def test_devices_need_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     with pytest.raises(SimulateError, match="needs root"):
         build(tmp_path / "root")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_rootfs_cli_makes_a_root_that_runs_a_glibc_program(tmp_path: Path) -> None:
+    dest = tmp_path / "rootfs"
+    made = subprocess.run([sys.executable, "-m", "nvcontainer.simulate.bundle", str(dest)], capture_output=True,
+                          text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    assert made.stdout == f"container root filesystem at {dest}\n"
+    # the loader inside resolves libm's libc through the root's own ld.so.cache
+    ran = subprocess.run(["chroot", str(dest), "/lib64/ld-linux-x86-64.so.2", "--list",
+                          "/usr/lib/x86_64-linux-gnu/libm.so.6"], capture_output=True, text=True, timeout=30)
+    assert "libc.so.6 => /usr/lib/x86_64-linux-gnu/libc.so.6" in ran.stdout, ran.stdout + ran.stderr
+    shell = subprocess.run(["chroot", str(dest), "/bin/sh", "-c", "echo inside"], capture_output=True, text=True)
+    assert shell.stdout == "inside\n"
+
+
+@pytest.mark.parametrize("where", ["file/rootfs", "/proc/no-such/rootfs"])
+def test_rootfs_cli_errors_are_one_line(tmp_path: Path, where: str) -> None:
+    (tmp_path / "file").write_text("x")
+    target = where if where.startswith("/") else str(tmp_path / where)
+    made = subprocess.run([sys.executable, "-m", "nvcontainer.simulate.bundle", target], capture_output=True,
+                          text=True, timeout=60)
+    assert made.returncode == 1 and made.stdout == ""
+    lines = made.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nvc-simulate-rootfs: error: "), made.stderr
+    assert "Traceback" not in made.stderr
