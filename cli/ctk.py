@@ -69,5 +69,7 @@ def run(argv: Optional[List[str]] = None) -> None:
     invoke(app, PROG, argv)
 
 
-if __name__ == "__main__":
-    run()
+if __name__ == "__main__":  # `python -m cli.ctk` runs as the console script does: fast path first
+    from cli.entry import run_ctk
+
+    run_ctk()

@@ -10,58 +10,14 @@ Errors follow the front-end contract: ``nvc-ctk: cdi error: <message>``, one lin
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import List, Optional
 
 import typer
 
-PROG = "nvc-ctk"
+from cli.cdi_generate import PROG, _output_path, _split, _warn, generate_command
+
 _SPEC_DIR_HELP = "A CDI spec directory (repeatable; default /etc/cdi and /var/run/cdi)."
-
-
-def _warn(message: str) -> None:
-    print(f"{PROG}: warning: {message}", file=sys.stderr)
-
-
-def _split(values: Optional[List[str]]) -> List[str]:
-    """Repeated options and comma lists (urfave/cli string slices, and their env variables) as one list."""
-    return [part.strip() for value in values or () for part in value.split(",") if part.strip()]
-
-
-def _default_driver_root() -> str:
-    """nvidia-ctk's chain: NVIDIA_CTK_DRIVER_ROOT, then config.toml's nvidia-container-cli.root, then /."""
-    if os.environ.get("NVIDIA_CTK_DRIVER_ROOT"):
-        return os.environ["NVIDIA_CTK_DRIVER_ROOT"]
-    from nvcontainer.config.loading import load_config
-    from nvcontainer.config.location import config_path
-
-    path, required = config_path()
-    return load_config(path, required=required).nvidia_container_cli.root or "/"
-
-
-def _output_format(output: Optional[str], fmt: Optional[str]) -> str:
-    from nvcontainer.cdi.errors import CdiError
-
-    implied = None
-    if output:
-        ext = os.path.splitext(output)[1].lower()
-        implied = {".json": "json", ".yaml": "yaml", ".yml": "yaml"}.get(ext)
-    if fmt is None:
-        return implied or "yaml"
-    fmt = fmt.lower()
-    if fmt not in ("yaml", "json"):
-        raise CdiError(f"invalid output format: {fmt}: use yaml or json")
-    if implied and implied != fmt:
-        _warn(f"requested output format {fmt!r} does not match format implied by output file name: {implied!r}")
-    return fmt
-
-
-def _output_path(output: str, fmt: str) -> str:
-    """nvidia-ctk adds the format's extension to a file name without .yaml/.json (.yml is kept)."""
-    if os.path.splitext(output)[1].lower() in (".yaml", ".json", ".yml"):
-        return output
-    return output + (".json" if fmt == "json" else ".yaml")
 
 
 def register(app: typer.Typer) -> None:
@@ -139,32 +95,9 @@ def register(app: typer.Typer) -> None:
                  "/proc/driver/nvidia in containers (default: only for such a driver)."),
     ) -> None:
         """Generate a CDI spec for the GPUs of this machine (or of --driver-root), as nvidia-ctk does."""
-        from nvcontainer.cdi.errors import CdiError
-        from nvcontainer.cdi.generate import generate
-        from nvcontainer.cdi.spec import dump_spec, write_spec
-        from nvcontainer.cdi.validate import validate
-        from nvcontainer.discovery import discover
-
-        fmt = _output_format(output, fmt)
-        ids = _split(device_id) or ["all"]
-        if "none" in ids and not no_all_device:
-            _warn("disabling generation of 'all' device")
-            no_all_device = True
-        if hook_path and not os.path.isabs(hook_path):
-            raise CdiError(f"invalid hook path {hook_path!r}: not an absolute path")
-        driver = discover(driver_root or _default_driver_root(), ldcache, dev_root=dev_root)
-        document = generate(driver, device_name_strategy=_split(strategy) or ["index", "uuid"], vendor=vendor,
-                            class_=class_, all_device=not no_all_device, hook_path=hook_path, mode=mode.lower(),
-                            device_ids=ids, disabled_hooks=_split(disable_hook), enabled_hooks=_split(enable_hook),
-                            ldconfig_path=ldconfig_path, library_search_paths=_split(library_search_path),
-                            config_search_paths=_split(config_search_path), feature_flags=_split(feature_flag),
-                            compat32=compat32, mps_dir=mps_dir, driver_proc=driver_proc)
-        target = _output_path(output, fmt) if output else None
-        validate(document, target or "<generated>", schema=False)
-        if target:
-            write_spec(document, target, fmt)
-        else:
-            sys.stdout.write(dump_spec(document, fmt))
+        generate_command(output, fmt, mode, strategy, driver_root, dev_root, library_search_path,
+                         config_search_path, ldcache, vendor, class_, no_all_device, device_id, hook_path,
+                         ldconfig_path, disable_hook, enable_hook, feature_flag, compat32, mps_dir, driver_proc)
 
     @cdi.command("list")
     def list_(

@@ -14,7 +14,6 @@ Keys come out in the order of the CDI Go types (``env``, ``deviceNodes``, ``netD
 
 from __future__ import annotations
 
-import json
 import os
 
 TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
@@ -45,8 +44,13 @@ def is_empty(edits: Edits) -> bool:
     return not any(edits.get(key) for key in ("env", "deviceNodes", "hooks", "mounts"))
 
 
-def _key(entry: Any) -> str:
-    return entry if isinstance(entry, str) else json.dumps(entry, sort_keys=True)
+def _key(entry: Any) -> Any:
+    """A hashable key equal for equal entries (JSON values: dicts compare without their order)."""
+    if isinstance(entry, dict):
+        return ("{", tuple(sorted((k, _key(v)) for k, v in entry.items())))
+    if isinstance(entry, list):
+        return ("[", tuple(_key(v) for v in entry))
+    return (type(entry).__name__, entry)
 
 
 def dedupe(edits: Edits) -> Edits:

@@ -58,11 +58,11 @@ PROC_DRIVER = "/proc/driver/nvidia"
 
 def default_hook_path() -> str:
     """The installed ``nvc-cdi-hook``: beside this Python, else on PATH (links resolved)."""
-    import shutil
-
     beside = os.path.join(os.path.dirname(sys.executable), HOOK_NAME)
     if os.access(beside, os.X_OK):
         return os.path.abspath(beside)
+    import shutil
+
     found = shutil.which(HOOK_NAME)
     if found is None:
         raise CdiError(f"{HOOK_NAME} not found: install nvcontainer or pass --nvidia-cdi-hook-path")

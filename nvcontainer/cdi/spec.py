@@ -12,7 +12,6 @@ holds the facts about it that every other CDI module shares:
 
 from __future__ import annotations
 
-import json
 import os
 
 from nvcontainer.cdi.errors import CdiError
@@ -186,6 +185,8 @@ def parse_spec(text: str, path: str) -> Dict[str, Any]:
     """The document in ``text`` (JSON for ``.json``, else YAML); ``CdiError`` naming ``path``."""
     try:
         if path.endswith(".json"):
+            import json
+
             document = json.loads(text)
         else:
             import yaml
@@ -231,6 +232,8 @@ def dump_spec(document: Dict[str, Any], fmt: str) -> str:
     """``document`` as ``yaml`` (the layout of NVIDIA's tools, ``nvcontainer.cdi.yamlemit``) or
     ``json`` text, key order kept."""
     if fmt == "json":
+        import json
+
         return json.dumps(document, indent=2) + "\n"
     if fmt == "yaml":
         from nvcontainer.cdi.yamlemit import dump

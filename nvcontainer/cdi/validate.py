@@ -24,7 +24,6 @@ would fail every container that asks for such a device.
 
 from __future__ import annotations
 
-import json
 import os
 
 from nvcontainer.cdi import spec as model
@@ -41,6 +40,8 @@ _validator: Optional[Any] = None
 def _schema_validator() -> Any:
     global _validator
     if _validator is None:
+        import json
+
         from jsonschema import Draft7Validator
         from referencing import Registry
         from referencing.jsonschema import DRAFT7
