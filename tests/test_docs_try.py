@@ -138,6 +138,11 @@ def test_a_venv_install_puts_the_programs_where_the_quickstart_says(tmp_path: Pa
     for name in set(names):
         found = subprocess.run(["sh", "-c", f"command -v {name}"], capture_output=True, text=True, env=env)
         assert found.stdout.strip() == str(venv / "bin" / name), name
+    for name in set(names):  # our scripts (cli/bin), their first line rewritten by pip
+        first = (venv / "bin" / name).read_text().splitlines()[0]
+        assert first.startswith(f"#!{venv}/bin/python"), (name, first)
+    ran = subprocess.run([str(venv / "bin" / "nvc-ctk"), "--version"], capture_output=True, text=True, env=env)
+    assert ran.returncode == 0 and ran.stdout.startswith("nvc-ctk version "), ran.stderr
     prefix = tmp_path / "compat"
     made = subprocess.run([str(venv / "bin" / "nvc-ctk"), "install-compat", f"--prefix={prefix}"],
                           capture_output=True, text=True, env=env, cwd=str(tmp_path))
