@@ -22,11 +22,10 @@ the conf file is created with ``O_EXCL|O_NOFOLLOW`` relative to a checked direct
 
 from __future__ import annotations
 
-import fnmatch
-import json
 import os
 import stat
 
+from nvcontainer import wildcard
 from nvcontainer.cdi.errors import CdiError
 from nvcontainer.errors import NvcError
 
@@ -77,6 +76,8 @@ def compat_note(fd: int) -> Optional[Dict[str, Any]]:
     if name != NOTE_OWNER:
         return None
     desc = data[name_end:name_end + descsz].strip(b"\0")
+    import json  # only for a compat library's note: off the hook's start path
+
     try:
         note = json.loads(desc)
     except ValueError:
@@ -123,7 +124,7 @@ def enable(rootfs: str, host_driver_version: str, host_cuda_version: str,
         log.debug("no CUDA forward compatibility directory %s in the container", compat_root)
         return None
     try:
-        libs = [name for name in sorted(os.listdir(dir_fd)) if fnmatch.fnmatch(name, "libcuda.so.*.*")
+        libs = [name for name in sorted(os.listdir(dir_fd)) if wildcard.match(name, "libcuda.so.*.*")
                 and stat.S_ISREG(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)]
         if len(libs) != 1:
             if libs:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import os
 import stat
 
+from nvcontainer import wildcard
+
 TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Sequence
@@ -99,14 +101,12 @@ def pci_bus_id(bus_id: str) -> str:
 
 def by_path_links(dev_root: str, nodes: Sequence[Dict[str, Any]]) -> List[str]:
     """``TARGET::LINK`` for each ``/dev/dri/by-path/pci-*-*`` link of the dev root aimed at one of ``nodes``."""
-    import fnmatch
-
     wanted = {os.path.basename(n.get("hostPath", n["path"])) for n in nodes if n["path"].startswith("/dev/dri/")}
     if not wanted:
         return []
     directory = host_path(dev_root, "/dev/dri/by-path")
     try:
-        names = sorted(fnmatch.filter(os.listdir(directory), "pci-*-*"))
+        names = sorted(wildcard.select(os.listdir(directory), "pci-*-*"))
     except OSError:
         return []
     out = []
@@ -127,13 +127,11 @@ def gpu_paths(gpu: Gpu) -> List[str]:
 def management_paths(dev_root: str) -> List[str]:
     """The nodes of a management spec: every NVIDIA character device of the dev root, except the
     nvidia-fs, NVSwitch and NVLink ones."""
-    import fnmatch
-
     out: List[str] = []
     for pattern in MANAGEMENT_PATTERNS:
         directory, _, name = pattern.rpartition("/")
         try:
-            names = sorted(fnmatch.filter(os.listdir(host_path(dev_root, directory)), name))
+            names = sorted(wildcard.select(os.listdir(host_path(dev_root, directory)), name))
         except OSError:
             continue
         for entry in names:

@@ -39,9 +39,9 @@ link would name a host file).
 
 from __future__ import annotations
 
-import fnmatch
 import os
 
+from nvcontainer import wildcard
 from nvcontainer.records import Record
 
 TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
@@ -132,7 +132,7 @@ def glob_dir(directory: str, pattern: str) -> List[str]:
         names = os.listdir(base)
     except OSError:
         return []
-    return [os.path.join(base, n) for n in sorted(fnmatch.filter(names, tail))]
+    return [os.path.join(base, n) for n in sorted(wildcard.select(names, tail))]
 
 
 def _is_file(path: str) -> bool:
@@ -184,7 +184,7 @@ class Finder:
         if found or self.library_search_paths:
             return found
         for lib in self.driver.libraries:  # the ld cache's answer
-            if fnmatch.fnmatch(os.path.basename(lib.host_path), pattern) and lib.host_path not in found:
+            if wildcard.match(os.path.basename(lib.host_path), pattern) and lib.host_path not in found:
                 found.append(lib.host_path)
         return found
 
@@ -244,7 +244,7 @@ class Finder:
             directory, name = os.path.split(mount.path)
             host_dir = os.path.dirname(mount.host_path)
             links = _special_links(directory, name)
-            if fnmatch.fnmatch(name, "*.*.*"):
+            if wildcard.match(name, "*.*.*"):
                 try:
                     own = soname(mount.host_path) or name
                 except (OSError, ValueError):
@@ -364,11 +364,11 @@ class Finder:
 
 
 def _special_links(directory: str, name: str) -> List[str]:
-    if fnmatch.fnmatch(name, "libcuda.so.*.*"):
+    if wildcard.match(name, "libcuda.so.*.*"):
         return [f"libcuda.so.1::{directory}/libcuda.so"]
-    if fnmatch.fnmatch(name, "libGLX_nvidia.so.*.*"):
+    if wildcard.match(name, "libGLX_nvidia.so.*.*"):
         return [f"{name}::{directory}/libGLX_indirect.so.0"]
-    if fnmatch.fnmatch(name, "libnvidia-opticalflow.so.*.*"):
+    if wildcard.match(name, "libnvidia-opticalflow.so.*.*"):
         return [f"libnvidia-opticalflow.so.1::{directory}/libnvidia-opticalflow.so"]
     return []
 
@@ -386,7 +386,7 @@ def _dot_so(soname: str) -> str:
 
 
 def _is_lib_name(name: str) -> bool:
-    if not fnmatch.fnmatch(name, "lib?*.so*"):
+    if not wildcard.match(name, "lib?*.so*"):
         return False
     last = name.split(".so")[-1]
     return last == "" or last.startswith(".")

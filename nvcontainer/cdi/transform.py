@@ -16,7 +16,6 @@ nvidia-ctk compares strings, so ``--from /run/nvidia/driver`` also rewrote
 
 from __future__ import annotations
 
-import copy
 import posixpath
 
 from nvcontainer.cdi.errors import CdiError
@@ -81,7 +80,9 @@ def transform_root(document: Dict[str, Any], old: str, new: str, relative_to: st
     """A copy of the spec ``document`` with its ``relative_to`` paths moved from ``old`` to ``new``."""
     if relative_to not in RELATIVE_TO:
         raise CdiError(f"invalid --relative-to value: {relative_to!r}: use host or container")
-    out = copy.deepcopy(document)
+    from copy import deepcopy
+
+    out = deepcopy(document)
     if (old or "") == (new or ""):
         return out
     for device in out.get("devices") or ():

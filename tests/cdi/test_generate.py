@@ -18,6 +18,8 @@ from typing import Any, Dict, List
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nvcontainer.cdi import CdiError
 from nvcontainer.cdi.generate import generate
@@ -168,6 +170,22 @@ def test_emitter_quotes_whatever_a_reader_would_take_for_something_else(value: s
     assert yaml.safe_load(dump_spec(document, "yaml")) == document
 
 
+_SPECIALISH = st.text(alphabet="0123456789_+-.:~<=eEyYsSnNoOtTrRuUfFaAlLbBxXcdDiI/ -", max_size=12)
+
+
+@settings(max_examples=3000, deadline=None, database=None)
+@given(st.one_of(_SPECIALISH, st.from_regex(r"[0-9]{4}-[0-9]{1,3}-[0-9]{0,2}.{0,3}", fullmatch=True),
+                 st.sampled_from(["0", "00", "08", "017", "0b1", "0x1F", "1:20", "1:20.5", "+.inf", ".nan", "--x",
+                                  "0.5.0", "1e3", "1_000", "12.4", "-", "+", "."])))
+def test_special_scalars_are_judged_as_the_full_pattern_judges(text: str) -> None:
+    """The emitter's cheap checks and SPECIAL, the pattern they stand for, agree on every string."""
+    import re
+
+    from nvcontainer.cdi import yamlemit
+
+    assert yamlemit.is_special(text) == (re.match(yamlemit.SPECIAL, text) is not None), text
+
+
 def test_dev_root_without_nodes_is_refused_as_nvidia_does(build_sim, tmp_path: Path) -> None:
     sim = build_sim(preset="dgx-h100-2")
     dev_root = tmp_path / "devroot"
@@ -288,8 +306,12 @@ def test_generate_imports_neither_jsonschema_nor_yaml(sim_driver) -> None:
             "from nvcontainer.cdi.spec import dump_spec\nfrom nvcontainer.cdi.validate import validate\n"
             f"s = generate(discover({str(sim_driver.root)!r}), hook_path='/x/nvc-cdi-hook')\n"
             "validate(s, schema=False)\ndump_spec(s, 'yaml')\n"
-            "print(sorted(m for m in ('jsonschema', 'yaml', 'referencing') if m in sys.modules))")
-    out = subprocess.run([os.sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[2])
+            "print(sorted(m for m in ('jsonschema', 'yaml', 'referencing', 're', 'json', 'enum', 'copy') "
+            "if m in sys.modules))")
+    # -S with site-packages added by hand: no .pth file (some import re) runs first
+    code = "import site, sys\nsys.path += site.getsitepackages()\n" + code
+    out = subprocess.run([os.sys.executable, "-S", "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).parents[2])
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
 
