@@ -14,9 +14,8 @@ checks the table and the variables against the typer command and compares runs b
 from __future__ import annotations
 
 import os
-import sys
 
-from cli.fast import FLAG, MULTI, VALUE, _NotMine, _options
+from cli.fast import FLAG, MULTI, VALUE, _NotMine, _options, run_reporting
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -85,19 +84,5 @@ def try_run(argv: Sequence[str]) -> Optional[int]:
     if values is None:
         return None
     from cli.cdi_generate import generate_command
-    from nvcontainer.errors import NvcError
 
-    try:
-        generate_command(**values)
-    except NvcError as exc:
-        from cli.errors import report
-
-        report(exc, PROG)
-        return 1
-    except Exception as exc:  # noqa: BLE001 - one line, never a traceback (the bug is in the debug log)
-        from cli.errors import report_unexpected
-
-        report_unexpected(exc, PROG)
-        return 1
-    sys.stdout.flush()
-    return 0
+    return run_reporting(lambda: generate_command(**values), PROG)

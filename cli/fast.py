@@ -16,7 +16,7 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Optional, Sequence, Tuple
+    from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 PROG = "nvc-cli"
 FLAG, VALUE, MULTI, USER = "flag", "value", "multi", "user"
@@ -181,19 +181,25 @@ def try_run(argv: Sequence[str]) -> Optional[int]:
     parsed = parse(argv)
     if parsed is None:
         return None
+    return run_reporting(lambda: _run(*parsed), PROG)
+
+
+def run_reporting(call: Callable[[], None], prog: str) -> int:
+    """``call()``'s exit status under the front ends' error contract: 0, or 1 after one
+    ``<prog>: <stage> error: ...`` line (an unexpected exception too: never a traceback)."""
     from nvcontainer.errors import NvcError
 
     try:
-        _run(*parsed)
+        call()
     except NvcError as exc:
         from cli.errors import report
 
-        report(exc, PROG)
+        report(exc, prog)
         return 1
     except Exception as exc:  # noqa: BLE001 - one line, never a traceback (the bug is in the debug log)
         from cli.errors import report_unexpected
 
-        report_unexpected(exc, PROG)
+        report_unexpected(exc, prog)
         return 1
     sys.stdout.flush()
     return 0
