@@ -35,6 +35,8 @@ TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.rec
 if TYPE_CHECKING:
     from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple, TypeVar
     _T = TypeVar("_T")
+    # Called with a directory's descriptor (and the path asked for) before anything is made in it.
+    Fence = Callable[[int, str], None]
 
 MAX_SYMLINKS = 40
 _WALK_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -139,15 +141,17 @@ def open_in_root(
         walk.close()
 
 
-def mkdirs_in_root(root: str, path: str, mode: int = 0o755, uid: int = -1, gid: int = -1) -> List[str]:
+def mkdirs_in_root(root: str, path: str, mode: int = 0o755, uid: int = -1, gid: int = -1, *,
+                   fence: Optional[Fence] = None) -> List[str]:
     """Make ``path`` and its missing ancestors directories inside ``root`` (like ``mkdir -p``).
 
     An existing directory is reused; an existing entry of another type is a ``PathError``.
     Each directory made gets exactly ``mode`` (the umask does not apply) and, where not -1,
     owner ``uid``/``gid``.  Returns the root-relative paths made, outermost first; pass them
-    to ``remove_created`` to undo.
+    to ``remove_created`` to undo.  ``fence(dir_fd, path)``, where given, is called with each
+    directory before anything is made in it, and may raise to refuse.
     """
-    return _create(root, path, want=stat.S_IFDIR, mode=mode, uid=uid, gid=gid, dir_mode=mode)[0]
+    return _create(root, path, want=stat.S_IFDIR, mode=mode, uid=uid, gid=gid, dir_mode=mode, fence=fence)[0]
 
 
 def open_dir_in_root(root: str, path: str, mode: int = 0o755) -> int:
@@ -184,12 +188,13 @@ def create_file_in_root(
 
 
 def open_placeholder(root: str, path: str, mode: int = 0o644, uid: int = -1, gid: int = -1, *,
-                     reuse_types: Sequence[int] = (stat.S_IFREG,)) -> Tuple[List[str], int]:
+                     reuse_types: Sequence[int] = (stat.S_IFREG,),
+                     fence: Optional[Fence] = None) -> Tuple[List[str], int]:
     """``create_file_in_root`` that also returns a descriptor of the file it made or reused: the
     very inode its walk checked (``open_in_root(root, path, follow_final=False)`` without walking
-    the path a second time).  The caller closes it."""
+    the path a second time).  The caller closes it.  ``fence`` as for ``mkdirs_in_root``."""
     created, fd = _create(root, path, want=stat.S_IFREG, mode=mode, uid=uid, gid=gid, dir_mode=0o755,
-                          reuse=reuse_types, keep_fd=True)
+                          reuse=reuse_types, keep_fd=True, fence=fence)
     assert fd is not None
     return created, fd
 
@@ -287,6 +292,7 @@ def _create(
     dir_mode: int,
     reuse: Sequence[int] = (stat.S_IFDIR,),
     keep_fd: bool = False,
+    fence: Optional[Fence] = None,
 ) -> Tuple[List[str], Optional[int]]:
     if want != stat.S_IFDIR and _components(path)[-1:] in ([], ["."], [".."]):
         raise PathError(f"not a file name: {path}")
@@ -294,7 +300,7 @@ def _create(
     created: List[str] = []
     try:
         _create_missing(
-            walk, path, want=want, mode=mode, uid=uid, gid=gid, dir_mode=dir_mode, created=created
+            walk, path, want=want, mode=mode, uid=uid, gid=gid, dir_mode=dir_mode, created=created, fence=fence
         )
         nodes = walk.nodes
         if not nodes and want != stat.S_IFDIR:
@@ -314,7 +320,8 @@ def _create(
 
 
 def _create_missing(
-    walk: _Walk, path: str, *, want: int, mode: int, uid: int, gid: int, dir_mode: int, created: List[str]
+    walk: _Walk, path: str, *, want: int, mode: int, uid: int, gid: int, dir_mode: int, created: List[str],
+    fence: Optional[Fence] = None,
 ) -> None:
     """Create the walk's missing components in order, recording each one made in ``created``."""
     nodes = walk.nodes
@@ -325,6 +332,8 @@ def _create_missing(
         node_type = want if last else stat.S_IFDIR
         parent = walk.fd_at(depth)
         assert parent is not None
+        if fence is not None:
+            fence(parent, path)
         node.fd, made = _make(parent, node.name, node_type, mode if last else dir_mode, uid, gid, path)
         node.file_type = node_type
         if made:

@@ -146,17 +146,31 @@ class Applier:
         self.owner = owner
         self.journal = Journal(rootfs, report)
         self._checked: Set[int] = set()  # ids of mounts known not to propagate to peers
+        # Host directories bound here (the MPS pipe dir, /dev/nvidia-caps, ...), by mount id: an
+        # image link may route a later target into one, and nothing may be made on the host.
+        self._host_dirs: Dict[int, str] = {}
+
+    def _fence(self, dir_fd: int, path: str) -> None:
+        """Refuse to make ``path``'s next component in ``dir_fd`` when that is a host directory bound here."""
+        if not self._host_dirs:
+            return
+        try:
+            inside = self._host_dirs.get(mounts.mnt_id(dir_fd))
+        except OSError as exc:
+            raise _os_error(exc, f"file creation failed: {path}") from None
+        if inside is not None:
+            raise PathError(f"file creation failed: {path}: it leads into the host directory mounted at {inside}")
 
     # -- targets ------------------------------------------------------------------------------------
     def _target(self, path: str, kind: str) -> int:
         """Create (if needed) and open the placeholder at ``path``; O_PATH fd of exactly that inode."""
         uid, gid = self.owner.uid, self.owner.gid
         if kind == "dir":
-            self.journal.made(mkdirs_in_root(self.rootfs, path, 0o755, uid, gid))
+            self.journal.made(mkdirs_in_root(self.rootfs, path, 0o755, uid, gid, fence=self._fence))
             fd = open_in_root(self.rootfs, path, os.O_PATH, follow_final=False)
         else:
             reuse = (stat.S_IFREG, stat.S_IFCHR) if kind == "chardev" else (stat.S_IFREG,)
-            made, fd = open_placeholder(self.rootfs, path, 0o644, uid, gid, reuse_types=reuse)
+            made, fd = open_placeholder(self.rootfs, path, 0o644, uid, gid, reuse_types=reuse, fence=self._fence)
             self.journal.made(made)
         st = os.fstat(fd)
         is_dir = stat.S_ISDIR(st.st_mode)
@@ -252,6 +266,11 @@ class Applier:
             if src is not None:
                 os.close(src)
         self.journal.mounted(mfd, m.target)
+        if m.kind == "dir":
+            try:
+                self._host_dirs[mounts.mnt_id(mfd)] = m.target
+            except OSError as exc:
+                raise _os_error(exc, f"mount operation failed: {m.source}") from None
         log.info("mounted %s at %s (%s)", m.source, m.target, ",".join(m.flags))
 
     def symlink(self, path: str, target: str) -> None:
@@ -263,6 +282,7 @@ class Applier:
                 return  # something is there already: leave it
             except FileNotFoundError:
                 pass
+            self._fence(dir_fd, path)
             os.symlink(target, name, dir_fd=dir_fd)
             os.chown(name, self.owner.uid, self.owner.gid, dir_fd=dir_fd, follow_symlinks=False)
             self.journal.linked(parent, name)

@@ -78,6 +78,18 @@ CASES: Dict[str, Plant] = {
     # the MPS pipe directory and sockets
     "mps-dir": lambda a: relink(a.rootfs / "tmp/nvidia-mps", str(a.host / "mps")),
     "mps-tmp": lambda a: relink(a.rootfs / "tmp", str(a.host)),
+    # into a host directory configure itself mounts read-write (the MPS pipe dir, /dev/nvidia-caps):
+    # what is made after that mount must not land in the host's directory
+    "dev-into-mps-dir": lambda a: relink(a.rootfs / "dev", "/tmp/nvidia-mps"),
+    "dev-into-mps-dir-relative": lambda a: relink(a.rootfs / "dev", "../tmp/nvidia-mps"),
+    "libdir-into-mps-dir": lambda a: relink(_lib(a), "/tmp/nvidia-mps"),
+    "libdir-into-mps-subdir": lambda a: relink(_lib(a), "/tmp/nvidia-mps/sub/dir"),
+    "proc-into-mps-dir": lambda a: relink(a.rootfs / "proc", "/tmp/nvidia-mps"),
+    "proc-driver-into-mps-dir": lambda a: relink(a.rootfs / "proc/driver", deep_up() + "tmp/nvidia-mps"),
+    "libdir-into-caps-dir": lambda a: relink(_lib(a), "/dev/nvidia-caps"),
+    "dev-imex-into-caps-dir": lambda a: relink(a.rootfs / "dev/nvidia-caps-imex-channels", "/dev/nvidia-caps"),
+    "usr-bin-into-mps-dir": lambda a: relink(a.rootfs / "usr/bin", "/tmp/nvidia-mps"),
+    "firmware-into-mps-dir": lambda a: relink(a.rootfs / f"lib/firmware/nvidia/{a.version}", "/tmp/nvidia-mps"),
     "persistenced-dir": lambda a: relink(a.rootfs / "var/run", deep_up() + str(a.host).lstrip("/")),
     "app-profile-dir": lambda a: relink(a.rootfs / "etc/nvidia", str(a.host / "etc")),
     # CUDA compat libraries from the image (CVE-2025-23359)
