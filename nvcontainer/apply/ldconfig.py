@@ -57,6 +57,7 @@ import select
 import stat
 import time
 
+from nvcontainer.apply import seccomp
 from nvcontainer.apply.enter import DEFAULT_TIMEOUT
 from nvcontainer.bindings import linux, mntns, mounts
 from nvcontainer.errors import LdcacheError
@@ -319,7 +320,10 @@ def run_prepared(run: LdconfigRun, deadline: float) -> None:
     unshares new PID and IPC namespaces and forks the sandbox, PID 1 there, which it waits for
     until ``deadline`` (``time.monotonic()``); a sandbox still running then is killed.  Raises
     ``LdcacheError`` for a failed step, a timeout or ldconfig's own failure."""
-    linux.unshare(linux.CLONE_NEWPID | linux.CLONE_NEWIPC)
+    flags = linux.CLONE_NEWPID | linux.CLONE_NEWIPC
+    if not run.host:  # the image's own program: no host network, hostname or cgroup view either
+        flags |= linux.CLONE_NEWNET | linux.CLONE_NEWUTS | linux.CLONE_NEWCGROUP
+    linux.unshare(flags)
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
@@ -535,6 +539,8 @@ def _exec(spec: LdconfigRun, report_fd: int) -> None:
     os.closerange(low, max(resource.getrlimit(resource.RLIMIT_NOFILE)[0], low))
     for res, limit in RLIMITS:
         _step("set resource limit", resource.setrlimit, res, (limit, limit))
+    if not spec.host:
+        _step("install seccomp filter", seccomp.install, _caps_lib()[0], linux.prctl)
     target = spec.exec_fd if spec.exec_fd is not None else spec.argv[0]
     try:
         os.execve(target, list(spec.argv), {})

@@ -260,3 +260,80 @@ def test_no_children_are_left_behind(rootfs: Path, nsproc: NamespaceProcess) -> 
     before = children()
     run_ldconfig(nsproc.pid, str(rootfs), [LIBDIR], owner_uid=0, owner_gid=0)
     assert children() == before
+
+
+PROBE = r"""
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void report(FILE *out, const char *what, long rc) {
+    fprintf(out, "%s=%s\n", what, rc < 0 ? strerrorname_np(errno) : "allowed");
+}
+
+int main(void) {
+    FILE *out = fopen("/report", "w");
+    if (!out) return 9;
+    int unix_fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    report(out, "unix-socket", unix_fd);
+    if (unix_fd >= 0) {
+        struct sockaddr_un addr = {.sun_family = AF_UNIX};
+        strcpy(addr.sun_path, "/host.sock");
+        report(out, "connect", connect(unix_fd, (struct sockaddr *)&addr, sizeof addr));
+    }
+    report(out, "inet-socket", socket(AF_INET, SOCK_STREAM, 0));
+    report(out, "socketpair", socketpair(AF_UNIX, SOCK_STREAM, 0, (int[2]){0, 0}));
+    report(out, "user-namespace", unshare(CLONE_NEWUSER));
+    report(out, "keyctl", syscall(SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */, -3 /* session */, 0));
+    report(out, "io_uring_setup", syscall(SYS_io_uring_setup, 1, (char[120]){0}));
+    report(out, "x32-getpid", syscall(0x40000000 | SYS_getpid));
+    pid_t child = fork();
+    if (child == 0) _exit(0);
+    report(out, "fork", child);
+    if (child > 0) waitpid(child, NULL, 0);
+    fclose(out);
+    return 0;
+}
+"""
+
+
+def test_the_images_ldconfig_gets_no_socket_namespace_or_keyring(rootfs: Path, nsproc: NamespaceProcess,
+                                                                  tmp_path: Path) -> None:
+    """The image's own ldconfig (opt-in): no socket (a host service behind a socket file in the
+    rootfs stays out of reach), no user namespace, keyring or io_uring, no x32 detour; fork works."""
+    import socket
+
+    source = tmp_path / "probe.c"
+    source.write_text(PROBE)
+    subprocess.run(["gcc", "-static", "-O1", "-o", str(rootfs / "sbin/ldconfig"), str(source)], check=True)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(rootfs / "host.sock"))
+    listener.listen(1)
+    listener.setblocking(False)
+    try:
+        run_ldconfig(nsproc.pid, str(rootfs), [LIBDIR], ldconfig="/sbin/ldconfig", allow_container_ldconfig=True,
+                     owner_uid=0, owner_gid=0)
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+    finally:
+        listener.close()
+    report = dict(line.split("=", 1) for line in (rootfs / "report").read_text().splitlines())
+    assert report == {"unix-socket": "EPERM", "inet-socket": "EPERM", "socketpair": "EPERM",
+                      "user-namespace": "EPERM", "keyctl": "EPERM", "io_uring_setup": "EPERM",
+                      "x32-getpid": "EPERM", "fork": "allowed"}
+
+
+def test_the_host_ldconfig_is_not_filtered(rootfs: Path, nsproc: NamespaceProcess) -> None:
+    """The filter is for the image's program only: the host ldconfig runs as before."""
+    from nvcontainer.apply import seccomp
+
+    assert seccomp.FILTER is not None and len(seccomp.FILTER) % 8 == 0
+    run_ldconfig(nsproc.pid, str(rootfs), [LIBDIR], owner_uid=0, owner_gid=0)
+    assert_indexed(rootfs)
