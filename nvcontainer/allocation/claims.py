@@ -18,6 +18,7 @@ from nvcontainer.allocation.units import Unit, candidates, selected_units
 from nvcontainer.bounds import shown
 from nvcontainer.driver import Driver
 from nvcontainer.errors import ContainerError, InputError
+from nvcontainer.log import logger as log
 from nvcontainer.policy.selection import select_devices
 from nvcontainer.records import Record, replace
 
@@ -128,17 +129,21 @@ def withdraw(claim: Claim, *, proc: str = PROC) -> None:
             registry.remove(claim.allocation.key)
 
 
-def release(target: Union[str, int], *, state_dir: Optional[str] = None, proc: str = PROC) -> bool:
+def release(target: Union[str, int], *, state_dir: Optional[str] = None, proc: str = PROC,
+            pid: Optional[int] = None) -> bool:
     """Give back what a container holds: ``target`` is its container id (or ``pid-<pid>`` key) or pid.
 
     Idempotent: False when nothing was recorded for ``target``.  Dead owners' records are reclaimed
-    on the way, whatever ``target`` is.
+    on the way, whatever ``target`` is.  ``pid`` is the releasing container's own pid (a poststop
+    hook's OCI state): then a record whose owner is alive and another process is left alone, so a
+    container that reuses a running one's id (another runc root, another containerd namespace)
+    cannot free its GPUs.
     """
     registry = Registry(state_dir, proc=proc)
     if not os.path.isdir(registry.path):
         return False
     with registry.locked():
-        records = registry.read()
+        records = registry.read()  # live records only: the dead ones are gone now
         if isinstance(target, int):
             keys = [k for k, r in records.items() if r.owner.pid == target]
             if not keys:
@@ -147,6 +152,10 @@ def release(target: Union[str, int], *, state_dir: Optional[str] = None, proc: s
             keys = [record_key(target, 0)]
         removed = False
         for key in keys:
+            record = records.get(key)
+            if pid is not None and record is not None and record.owner.pid != pid:
+                log.warning("not releasing %s: held by running pid %d, not by pid %d", key, record.owner.pid, pid)
+                continue
             removed = registry.remove(key) or removed
         return removed
 

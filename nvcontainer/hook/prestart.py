@@ -72,7 +72,9 @@ def poststop(state_text: str, config: Config) -> bool:
 
     state = parse_state(state_text)
     key = state.container_id or state.pid
-    return bool(key) and release(key, state_dir=state_dir(configured=config.nvcontainer.state_dir))
+    # pid: only this container's own record (or a dead owner's) is released, not a running one's
+    # that shares its id under another runtime root
+    return bool(key) and release(key, state_dir=state_dir(configured=config.nvcontainer.state_dir), pid=state.pid)
 
 
 def prestart(state_text: str, config: Config) -> Optional[int]:

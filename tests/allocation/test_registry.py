@@ -172,6 +172,25 @@ def test_release_by_id_or_pid_is_idempotent(varied_driver, state, sleeper) -> No
         release("../x", state_dir=state)
 
 
+def test_a_poststop_of_another_container_with_the_same_id_keeps_the_record(varied_driver, state, sleeper) -> None:
+    """A poststop hook names its own pid: a live owner that is another process keeps its GPUs (a
+    container that reused a running one's id under another runc root cannot free them)."""
+    victim, attacker = sleeper(), sleeper()
+    allocate(varied_driver, "1", owner_of(victim.pid, "shared-id"), exclusive=True, state_dir=state)
+    for other in (attacker.pid, 0, victim.pid + 100000):
+        assert release("shared-id", state_dir=state, pid=other) is False
+        assert [r.key for r in holdings(state_dir=state)] == ["shared-id"]
+    assert release("shared-id", state_dir=state, pid=victim.pid) is True
+    assert holdings(state_dir=state) == ()
+    # a dead owner's record goes whoever asks
+    gone = sleeper()
+    allocate(varied_driver, "2", owner_of(gone.pid, "old"), state_dir=state)
+    gone.kill()
+    gone.wait()
+    assert release("old", state_dir=state, pid=attacker.pid) is False  # reclaimed on the way, not "released"
+    assert holdings(state_dir=state) == () and files(state) == []
+
+
 def test_state_dir_from_environment(varied_driver, tmp_path, sleeper, monkeypatch) -> None:
     monkeypatch.setenv("NVC_STATE_DIR", str(tmp_path / "env-state"))
     a = sleeper()

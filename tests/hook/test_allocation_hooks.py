@@ -58,3 +58,45 @@ def test_auto_exclusive_picks_the_free_gpu_and_poststop_releases_it(sim_driver: 
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_container_reusing_a_running_ones_id_cannot_free_its_gpu(sim_driver: SimulatedDriver,
+                                                                   tmp_path: Path) -> None:
+    """Two runc roots, one container id: the second container's prestart is refused, and its
+    poststop (runc runs it on the failed create) leaves the running one's exclusive GPU held."""
+    import json
+    import uuid
+
+    state = tmp_path / "allocations"
+    config = write_config(tmp_path / "config.toml", sim_driver.root,
+                          "[nvidia-container-runtime-hook]\naccept-gpu-access-envvar = true\n")
+    hook_env = [f"NVIDIA_CTK_CONFIG_FILE_PATH={config}", f"NVC_STATE_DIR={state}"]
+    cid = "shared-" + uuid.uuid4().hex[:8]
+    roots = [tmp_path / "runc-a", tmp_path / "runc-b"]
+    bundles = []
+    for n, (name, args) in enumerate((("victim", ["/bin/sleep", "600"]), ("attacker", SMI))):
+        bundle = make_runc_bundle(tmp_path / name, args, prestart=[[str(HOOK), "prestart"]], hook_env=hook_env,
+                                  env={"NVIDIA_VISIBLE_DEVICES": "0", "NVIDIA_GPU_ACCESS": "exclusive"}, glibc=True)
+        spec = json.loads((bundle / "config.json").read_text())
+        spec["hooks"]["poststop"] = [{"path": str(HOOK), "args": [str(HOOK), "poststop"], "env": hook_env}]
+        spec["linux"]["cgroupsPath"] = f"/{cid}-{n}"
+        (bundle / "config.json").write_text(json.dumps(spec))
+        bundles.append(bundle)
+    runc = [["runc", "--root", str(root)] for root in roots]
+    try:
+        log = tmp_path / "victim.log"
+        with log.open("w") as err:  # a detached container keeps its stdio: no pipe we would wait on
+            started = subprocess.run([*runc[0], "run", "--detach", "--bundle", str(bundles[0]), cid],
+                                     stdout=subprocess.DEVNULL, stderr=err, timeout=120, stdin=subprocess.DEVNULL)
+        assert started.returncode == 0, log.read_text()
+        record = json.loads((state / f"{cid}.json").read_text())
+        attack = subprocess.run([*runc[1], "run", "--bundle", str(bundles[1]), cid], capture_output=True, text=True,
+                                timeout=120, stdin=subprocess.DEVNULL)
+        assert attack.returncode != 0
+        assert f"container {cid} already holds devices" in attack.stderr
+        subprocess.run([*runc[1], "delete", "--force", cid], capture_output=True, timeout=60)
+        assert json.loads((state / f"{cid}.json").read_text()) == record, "the running container still holds GPU 0"
+    finally:
+        for r in runc:
+            subprocess.run([*r, "delete", "--force", cid], capture_output=True, timeout=60)
+    assert not (state / f"{cid}.json").exists(), "its own poststop released it"

@@ -20,14 +20,14 @@ STDLIB = {"__future__", "_cffi_backend", "_collections_abc", "_json", "_stat", "
 OURS = {
     "", "allocation", "allocation.claims", "allocation.picking", "allocation.processes", "allocation.records",
     "allocation.registry", "allocation.units", "apply", "apply.cgroups", "apply.enter", "apply.journal",
-    "apply.ldconfig", "apply.mounting", "apply.seal", "apply.seccomp", "apply.target", "atomicfile", "bindings", "bindings._linux_ffi",
-    "bindings.bpf", "bindings.ffimodules", "bindings.linux", "bindings.linux_decl", "bindings.mntns",
-    "bindings.mounts", "bounds", "config", "config.cached", "config.location", "config.schema", "container",
-    "discovery", "discovery.components", "discovery.devices", "discovery.elfscan", "driver", "errors", "hook",
-    "hook.isolation", "hook.main", "hook.prestart", "hook.request", "hook.state", "hostnodes", "jsondoc", "log",
-    "plans", "policy", "policy.capabilities", "policy.compat", "policy.imex", "policy.layout", "policy.requirements",
-    "policy.selection", "records", "regularfile", "securepath", "snapshot", "snapshot.codec", "snapshot.fingerprint",
-    "snapshot.store",
+    "apply.ldconfig", "apply.mounting", "apply.seal", "apply.seccomp", "apply.target", "atomicfile", "bindings",
+    "bindings._linux_ffi", "bindings.bpf", "bindings.ffimodules", "bindings.linux", "bindings.linux_decl",
+    "bindings.mntns", "bindings.mounts", "bounds", "config", "config.cached", "config.location", "config.schema",
+    "container", "discovery", "discovery.components", "discovery.devices", "discovery.elfscan", "driver", "errors",
+    "hook", "hook.isolation", "hook.main", "hook.prestart", "hook.request", "hook.state", "hostnodes", "jsondoc",
+    "log", "plans", "policy", "policy.capabilities", "policy.compat", "policy.imex", "policy.layout",
+    "policy.requirements", "policy.selection", "records", "regularfile", "securepath", "snapshot", "snapshot.codec",
+    "snapshot.fingerprint", "snapshot.store",
 }
 NEVER = ("typer", "click", "rich", "pyudev", "elftools", "pycparser", "cffi.cparser", "dataclasses", "inspect",
          "logging", "yaml", "jsonschema", "tempfile", "pickle", "subprocess")
