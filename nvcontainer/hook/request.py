@@ -257,6 +257,11 @@ def parse_request(spec: ContainerSpec, config: Config) -> Optional[GpuRequest]:
     )
 
 
+def asks_exclusive(spec: ContainerSpec, config: Config) -> bool:
+    """Whether the container asks for exclusive GPUs in a way the operator honours (``_exclusive``)."""
+    return _exclusive(env_map(spec.env, swarm_names(config)), spec, config)
+
+
 def _exclusive(env: Mapping[str, str], spec: ContainerSpec, config: Config) -> bool:
     """Whether the container gets exclusive GPUs: asked for by one of the annotations the operator
     named (``nvidia-container-runtime-hook.gpu-access-annotations``: an orchestrator sets those),

@@ -97,6 +97,9 @@ def _from_spec_dirs(spec: Spec, ctx: ModifyContext, names: Sequence[str]) -> Spe
             return spec
         raise
     remove_legacy_hooks(out)
+    from nvcontainer.runtime.cdiclaims import check
+
+    check(spec, names, out, ctx.config)
     return out
 
 
@@ -134,6 +137,9 @@ def jit_cdi(spec: Spec, ctx: ModifyContext) -> Spec:
 
     out = inject_spec(document, spec)
     remove_legacy_hooks(out)
+    from nvcontainer.runtime.cdiclaims import check
+
+    check(spec, request.names, out, ctx.config)
     return out
 
 

@@ -177,3 +177,69 @@ def test_csv_mode_is_refused_clearly(spec_dir: Path) -> None:
         "nvc-container-runtime: use NVIDIA's nvidia-container-runtime on Jetson, or mode = \"cdi\" with a CDI spec")
     plain = oci(None)
     assert modifiers.csv(plain, ctx) is plain
+
+
+@pytest.fixture
+def exclusive_holder(sim_driver: SimulatedDriver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A live container ("victim") holding GPU 1 exclusively in a registry of this test's own."""
+    import subprocess
+
+    from nvcontainer import allocation
+
+    monkeypatch.setenv("NVC_STATE_DIR", str(tmp_path / "allocations"))
+    holder = subprocess.Popen(["sleep", "600"])
+    driver = discover(str(sim_driver.root))
+    allocation.allocate(driver, "1", allocation.owner_of(holder.pid, "victim"), exclusive=True)
+    yield driver
+    holder.kill()
+    holder.wait()
+
+
+@pytest.mark.parametrize("mode, names", [
+    ("cdi", "nvidia.com/gpu=1"), ("cdi", "1"), ("cdi", "nvidia.com/gpu=all"),
+    ("auto", "nvidia.com/gpu=2,nvidia.com/gpu=1"),
+    ("cdi", "UUID-OF-1"), ("jit-cdi", "1"), ("jit-cdi", "all"),
+])
+def test_a_cdi_container_never_gets_a_gpu_held_exclusively(exclusive_holder: Any, sim_driver: SimulatedDriver,
+                                                           spec_dir: Path, mode: str, names: str) -> None:
+    names = names.replace("UUID-OF-1", "nvidia.com/gpu=" + exclusive_holder.gpus[1].uuid)
+    ctx = context(spec_dir, mode, root=sim_driver.root)
+    spec = oci(names)
+    with pytest.raises(NvcError) as info:
+        modifiers.modifier_for(mode, names.split(","), spec, ctx.config)(spec, ctx)
+    assert info.value.line().startswith("nvc-cli: device error: 1: held exclusively by container victim since ")
+
+
+def test_other_gpus_and_an_empty_registry_pass(exclusive_holder: Any, sim_driver: SimulatedDriver,
+                                               spec_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = context(spec_dir, "cdi", root=sim_driver.root)
+    assert gpu_nodes(modifiers.cdi(oci("2,3"), ctx)) == ["/dev/nvidia2", "/dev/nvidia3"]
+    monkeypatch.setenv("NVC_STATE_DIR", str(tmp_path / "empty"))
+    assert gpu_nodes(modifiers.cdi(oci("1"), ctx)) == ["/dev/nvidia1"]
+
+
+def test_a_node_named_device_falls_back_to_its_gpu_nodes(exclusive_holder: Any, sim_driver: SimulatedDriver,
+                                                         tmp_path: Path) -> None:
+    """A spec whose device names are not ours (type-index style): the GPU nodes it gives decide."""
+    d = tmp_path / "specs"
+    d.mkdir()
+    (d / "custom.json").write_text(json.dumps({"cdiVersion": "0.5.0", "kind": "nvidia.com/gpu", "devices": [
+        {"name": f"gpu-{word}", "containerEdits": {"deviceNodes": [
+            {"path": f"/dev/nvidia{n}", "hostPath": str(sim_driver.root / f"dev/nvidia{n}")}]}}
+        for n, word in ((1, "one"), (2, "two"))]}))
+    ctx = context(d, "cdi", root=sim_driver.root)
+    with pytest.raises(NvcError, match="held exclusively by container victim"):
+        modifiers.cdi(oci("nvidia.com/gpu=gpu-one"), ctx)
+    assert [n["path"] for n in modifiers.cdi(oci("nvidia.com/gpu=gpu-two"), ctx)["linux"]["devices"]] == \
+        ["/dev/nvidia2"]
+
+
+@pytest.mark.parametrize("mode", ["cdi", "jit-cdi"])
+def test_exclusive_access_is_refused_in_cdi_modes(sim_driver: SimulatedDriver, spec_dir: Path, mode: str) -> None:
+    extra = '[nvidia-container-runtime-hook]\ngpu-access-annotations = ["example.com/gpu-access"]\n'
+    ctx = context(spec_dir, mode, root=sim_driver.root, top=extra)
+    spec = oci("1", annotations={"example.com/gpu-access": "exclusive"})
+    with pytest.raises(NvcError, match="only recorded in legacy mode"):
+        modifiers.MODIFIERS[mode](spec, ctx)
+    shared = oci("1", annotations={"example.com/gpu-access": "shared"})
+    assert gpu_nodes(modifiers.MODIFIERS[mode](shared, ctx)) == ["/dev/nvidia1"]
