@@ -10,6 +10,7 @@ import time
 from nvcontainer.allocation.units import Unit
 from nvcontainer.bounds import shown
 from nvcontainer.errors import InputError
+from nvcontainer.fnv import fnv1a64
 from nvcontainer.records import Record
 
 TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
@@ -22,18 +23,23 @@ ACCESS_MODES = (SHARED, EXCLUSIVE)
 
 _KEY_FIRST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 _KEY_CHARS = _KEY_FIRST | frozenset("_.-")
-MAX_KEY_LENGTH = 255
+MAX_ID_LENGTH = 1024
+MAX_KEY_LENGTH = 250  # a file name of at most 255 bytes with ".json"
+_KEPT = MAX_KEY_LENGTH - 17  # a longer id keeps this much, then "." and 16 hex digits of its hash
 
 
 def record_key(container_id: Optional[str], pid: int) -> str:
     """The registry key: the container id, or ``pid-<pid>`` for a container known by its pid only.
 
-    An id is a file name in the registry: 1..255 of ``[A-Za-z0-9_.-]``, not starting with ``_.-``."""
+    An id is 1..1024 of ``[A-Za-z0-9_.-]``, not starting with ``_.-`` (runc takes longer ids than a
+    file name can hold: past 250 characters the key is the id's start and a hash of the whole)."""
     if container_id is None or container_id == "":
         return f"pid-{pid}"
-    if (len(container_id) > MAX_KEY_LENGTH or container_id[0] not in _KEY_FIRST
+    if (len(container_id) > MAX_ID_LENGTH or container_id[0] not in _KEY_FIRST
             or not _KEY_CHARS.issuperset(container_id)):
         raise InputError(f"{shown(container_id)}: invalid container id")
+    if len(container_id) > MAX_KEY_LENGTH:
+        return f"{container_id[:_KEPT]}.{fnv1a64(container_id.encode('ascii')):016x}"
     return container_id
 
 

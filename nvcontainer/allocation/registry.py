@@ -146,6 +146,10 @@ class Registry:
                 os.fsync(f.fileno())
             os.chmod(tmp, 0o644)
             os.replace(tmp, self._file(record.key))
+        except OSError as exc:
+            _unlink(tmp)
+            raise ContainerError(f"allocation registry {self.path}: cannot record {record.key}: "
+                                 f"{(exc.strerror or str(exc)).lower()}") from None
         except BaseException:
             _unlink(tmp)
             raise

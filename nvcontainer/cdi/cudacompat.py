@@ -26,6 +26,7 @@ import os
 import stat
 
 from nvcontainer import wildcard
+from nvcontainer.bounds import is_decimal
 from nvcontainer.cdi.errors import CdiError
 from nvcontainer.errors import NvcError
 
@@ -46,7 +47,7 @@ def parse_version(text: str) -> Optional[Tuple[int, int, int]]:
         text = text[1:]
     core = text.split("-", 1)[0].split("+", 1)[0]
     parts = core.split(".")
-    if not 1 <= len(parts) <= 3 or not all(p.isdigit() for p in parts):
+    if not 1 <= len(parts) <= 3 or not all(is_decimal(p) for p in parts):
         return None
     numbers = [int(p) for p in parts] + [0, 0]
     return numbers[0], numbers[1], numbers[2]

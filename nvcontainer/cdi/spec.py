@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 
+from nvcontainer.bounds import is_decimal
 from nvcontainer.cdi.errors import CdiError
 from nvcontainer.records import Record
 
@@ -139,7 +140,7 @@ def version_tuple(version: str) -> Optional[Tuple[int, int, int]]:
     """``"0.5.0"`` (or ``"v0.5.0"``) → ``(0, 5, 0)``; None for anything not x.y.z."""
     text = version[1:] if version.startswith("v") else version
     parts = text.split(".")
-    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+    if len(parts) != 3 or not all(is_decimal(p) for p in parts):
         return None
     return int(parts[0]), int(parts[1]), int(parts[2])
 
@@ -202,10 +203,14 @@ def parse_spec(text: str, path: str) -> Dict[str, Any]:
     return document
 
 
+MAX_SPEC_BYTES = 16 << 20  # an 8-GPU spec with MIG devices is ~30 KiB
+
+
 def read_spec(path: str, priority: int = 0) -> SpecFile:
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+    from nvcontainer.regularfile import read_regular
+
+    try:  # never blocks (a FIFO in a spec dir), never reads more than a spec can be
+        text = read_regular(path, MAX_SPEC_BYTES).decode("utf-8")
     except OSError as exc:
         raise CdiError(f"{path}: {(exc.strerror or str(exc)).lower()}") from None
     except UnicodeDecodeError:

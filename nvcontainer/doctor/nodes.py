@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+from nvcontainer.bounds import decimal
 from nvcontainer.discovery import components as c
 from nvcontainer.discovery.devices import char_majors, key_values, node_rdev, read_text
 from nvcontainer.doctor.check import Check, failed, noted, passed
@@ -59,9 +60,9 @@ def proc_gpu_minors(dev_root: str) -> Tuple[int, ...]:
     minors: Set[int] = set()
     for entry in entries:
         text = read_text(dev_root, f"{c.PROC_DRIVER}/gpus/{entry}/information")
-        value = key_values(text or "").get("Device Minor", "")
-        if value.isdigit():
-            minors.add(int(value))
+        minor = decimal(key_values(text or "").get("Device Minor", ""))
+        if minor is not None:
+            minors.add(minor)
     return tuple(sorted(minors))
 
 

@@ -32,16 +32,18 @@ def _load_config() -> Tuple[Config, str]:
 
 
 STATE_DIR_ENV = "NVC_STATE_DIR"  # nvcontainer.allocation's override of config.toml's nvcontainer.state-dir
+SNAPSHOT_DIR_ENV = "NVC_SNAPSHOT_DIR"  # nvcontainer.snapshot's directory, or "off"
 
 
 def hook_environment(config_file: str) -> Tuple[str, ...]:
     """The inserted hook's env: where to find the config this shim used, if it exists, and the
-    allocation registry override if this shim has one (docker gives the hook it adds for ``--gpus``
-    dockerd's whole environment: both hooks must meet in the same registry)."""
+    allocation registry and driver snapshot overrides if this shim has them (docker gives the hook
+    it adds for ``--gpus`` dockerd's whole environment: both hooks must meet in the same registry)."""
     env = [f"{ALT_CONFIG_ENV}={os.path.abspath(config_file)}"] if os.path.isfile(config_file) else []
-    override = os.environ.get(STATE_DIR_ENV)
-    if override:
-        env.append(f"{STATE_DIR_ENV}={override}")
+    for name in (STATE_DIR_ENV, SNAPSHOT_DIR_ENV):  # the registry; the snapshot dir (or "off")
+        override = os.environ.get(name)
+        if override:
+            env.append(f"{name}={override}")
     return tuple(env)
 
 

@@ -92,7 +92,19 @@ def render_spec(spec: Dict[str, Any], layout: Layout) -> str:
         # <, >, & and U+2028/9 can only occur inside JSON strings: replacing them is safe.
         for raw, escaped in _GO_ESCAPES:
             text = text.replace(raw, escaped)
+    if not layout.ascii_only and not _encodable(text):
+        # A lone surrogate (the file's own "\ud800") has no UTF-8 form: written back as it was
+        # read, an escape; it too can only be inside a string.
+        text = "".join(f"\\u{ord(ch):04x}" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in text)
     return text + ("\n" if layout.trailing_newline else "")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def write_spec(path: str, spec: Dict[str, Any], layout: Layout) -> None:

@@ -15,6 +15,7 @@ import stat
 from nvcontainer import jsondoc
 from nvcontainer.atomicfile import temporary_file
 from nvcontainer.errors import InputError
+from nvcontainer.fnv import fnv1a64
 from nvcontainer.regularfile import read_fd
 
 TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
@@ -38,10 +39,7 @@ def directory() -> Optional[str]:
 def name_for(kind: str, key: Any) -> str:
     """A file name for ``key`` (any JSON value): ``<kind>-<64-bit FNV-1a of its JSON>.json``.  Two
     keys may share a name; the stored key is compared on read, so that only costs a rebuild."""
-    digest = 0xCBF29CE484222325
-    for byte in jsondoc.dumps(key).encode("utf-8", "surrogateescape"):
-        digest = ((digest ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return f"{kind}-{digest:016x}.json"
+    return f"{kind}-{fnv1a64(jsondoc.dumps(key).encode('utf-8', 'surrogateescape')):016x}.json"
 
 
 def _open_dir(path: str) -> Optional[int]:

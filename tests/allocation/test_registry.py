@@ -191,6 +191,25 @@ def test_a_poststop_of_another_container_with_the_same_id_keeps_the_record(varie
     assert holdings(state_dir=state) == () and files(state) == []
 
 
+def test_ids_longer_than_a_file_name_get_a_hashed_key(varied_driver, state, sleeper) -> None:
+    """runc takes ids longer than a file name may be: their key is their start and a hash."""
+    from nvcontainer.allocation.records import MAX_KEY_LENGTH, record_key
+
+    a, b = sleeper(), sleeper()
+    long_a, long_b = "c" * 252, "c" * 251 + "d"
+    assert len(record_key(long_a, 0)) == MAX_KEY_LENGTH and record_key(long_a, 0) != record_key(long_b, 0)
+    assert record_key("c" * MAX_KEY_LENGTH, 0) == "c" * MAX_KEY_LENGTH
+    allocate(varied_driver, "1", owner_of(a.pid, long_a), exclusive=True, state_dir=state)
+    allocate(varied_driver, "2", owner_of(b.pid, long_b), state_dir=state)
+    assert sorted(r.owner.container_id for r in holdings(state_dir=state)) == [long_a, long_b]
+    with pytest.raises(DeviceError, match=f"^1: held exclusively by container {long_a} since "):
+        allocate(varied_driver, "1", owner_of(b.pid, long_b), state_dir=state)
+    assert release(long_a, state_dir=state, pid=a.pid) is True
+    assert [r.owner.container_id for r in holdings(state_dir=state)] == [long_b]
+    with pytest.raises(InputError, match="invalid container id"):
+        record_key("c" * 1025, 0)
+
+
 def test_state_dir_from_environment(varied_driver, tmp_path, sleeper, monkeypatch) -> None:
     monkeypatch.setenv("NVC_STATE_DIR", str(tmp_path / "env-state"))
     a = sleeper()

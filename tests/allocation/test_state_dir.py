@@ -131,7 +131,11 @@ def test_the_shim_passes_the_override_to_its_hook(tmp_path: Path, monkeypatch: p
     config = tmp_path / "config.toml"
     config.write_text("")
     monkeypatch.delenv(allocation.STATE_DIR_ENV, raising=False)
+    monkeypatch.delenv("NVC_SNAPSHOT_DIR", raising=False)
     assert hook_environment(str(config)) == (f"NVIDIA_CTK_CONFIG_FILE_PATH={config}",)
     monkeypatch.setenv(allocation.STATE_DIR_ENV, "/srv/allocations")
     assert hook_environment(str(config)) == (f"NVIDIA_CTK_CONFIG_FILE_PATH={config}",
                                              "NVC_STATE_DIR=/srv/allocations")
+    # and the snapshot directory (or "off"), so that an engine's setting reaches the hook too
+    monkeypatch.setenv("NVC_SNAPSHOT_DIR", "off")
+    assert hook_environment(str(config))[-1] == "NVC_SNAPSHOT_DIR=off"

@@ -262,6 +262,10 @@ COMPAT_CASES = [
     ({"compat/575.57.08/libcuda.so.575.57.08": "note"}, ["--host-driver-version=575.57.08"], None),
     ({"compat/575.57.08/libcuda.so.575.57.08": "note"}, ["--host-driver-version=575.99.99"], None),
     ({"usr/local/cuda/compat/libcuda.so.333.88.99": "elf"}, ["--host-cuda-version=12.8"], None),
+    # names that are not versions (str.isdigit takes ², int() does not): skipped, never a crash
+    ({"usr/local/cuda/compat/libcuda.so.1\u00b20.0": "empty"}, ["--host-driver-version=99.55.66"], None),
+    ({"usr/local/cuda/compat/libcuda.so.\u0663\u0663\u0663.1.1": "empty"}, ["--host-driver-version=99.55.66"], None),
+    ({"usr/local/cuda/compat/libcuda.so.4\u00b9.0.0": "empty"}, ["--host-driver-version=2.55.66"], None),
 ]
 
 

@@ -24,8 +24,8 @@ OURS = {
     "bindings._linux_ffi", "bindings.bpf", "bindings.ffimodules", "bindings.linux", "bindings.linux_decl",
     "bindings.mntns", "bindings.mounts", "bounds", "config", "config.cached", "config.location", "config.schema",
     "container", "discovery", "discovery.components", "discovery.devices", "discovery.elfscan", "driver", "errors",
-    "hook", "hook.isolation", "hook.main", "hook.prestart", "hook.request", "hook.state", "hostnodes", "jsondoc",
-    "log", "plans", "policy", "policy.capabilities", "policy.compat", "policy.imex", "policy.layout",
+    "fnv", "hook", "hook.isolation", "hook.main", "hook.prestart", "hook.request", "hook.state", "hostnodes",
+    "jsondoc", "log", "plans", "policy", "policy.capabilities", "policy.compat", "policy.imex", "policy.layout",
     "policy.requirements", "policy.selection", "records", "regularfile", "securepath", "snapshot", "snapshot.codec",
     "snapshot.fingerprint", "snapshot.store",
 }

@@ -197,3 +197,12 @@ def test_legacy_modifier_pure() -> None:
 def test_layout_round_trip() -> None:
     for text in ('{"a":1}', '{\n  "a": 1\n}\n', '{\n\t"a": "\\u003c"\n}'):
         assert render_spec(json.loads(text), detect_layout(text)) == text
+
+
+@pytest.mark.parametrize("text", ['{"e":["X=\u00e9\\ud800"]}', '{"e":["\u00e9\\udfff\\ud800x"]}',
+                                  '{"e":"\\ud83d\\ude00 \u00e9"}'])
+def test_a_lone_surrogate_is_written_back_as_read(text: str) -> None:
+    """A config.json with raw UTF-8 and an escaped lone surrogate (Go reads it; no UTF-8 form)."""
+    out = render_spec(json.loads(text), detect_layout(text))
+    out.encode("utf-8")
+    assert json.loads(out) == json.loads(text)
