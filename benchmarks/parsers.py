@@ -46,6 +46,24 @@ def main() -> None:
                      f"{json_ms:.2f}", f"{json_ms / n * 1000:.3f}", f"{req_ms:.3f}"])
     header = ["tokens", "split ms", "device list ms", "us/token", "config.json ms", "us/entry", "32 requirements ms"]
     print(table("Parsers of hostile input: time per item stays flat (median ms)", header, rows))
+    print()
+    from nvcontainer.apply.cgroups import candidate_dirs, parse_mountinfo
+
+    mount_rows = []
+    for n in SIZES[:2] + (30000,):
+        entries = parse_mountinfo(_mount_table(n))
+        ms = median(timed(lambda e=entries: candidate_dirs(2, "/kubepods/pod1/ctr", e), args.runs))
+        mount_rows.append([f"{n:,}", f"{ms:.2f}", f"{ms / n * 1000:.3f}"])
+    print(table("The device cgroup's mount among a node's mounts (one per tenant volume; median ms)",
+                ["mounts", "candidate_dirs ms", "us/mount"], mount_rows))
+
+
+def _mount_table(n: int) -> str:
+    """A node's mountinfo: the root, cgroup2, and n tenant volumes (secrets, emptyDirs) below /var/lib."""
+    lines = ["1 0 0:21 / / rw - ext4 /dev/vda1 rw", "2 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw"]
+    lines += [f"{10 + i} 1 0:{40 + i % 1000} / /var/lib/kubelet/pods/p{i}/volumes/v rw - tmpfs tmpfs rw"
+              for i in range(n)]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

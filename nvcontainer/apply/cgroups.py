@@ -39,7 +39,7 @@ from nvcontainer.records import Record
 
 TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
 if TYPE_CHECKING:
-    from typing import List, Optional, Sequence, Tuple
+    from typing import Dict, List, Optional, Sequence, Tuple
 
 # --- where the cgroup is -------------------------------------------------------------------------
 
@@ -123,23 +123,38 @@ def _is_under(path: str, top: str) -> bool:
     return top == "/" or path == top or path.startswith(top.rstrip("/") + "/")
 
 
-def visible_mounts(entries: Sequence[MountEntry]) -> List[MountEntry]:
-    """The mounts not hidden by another: every mount on the same point or on a directory above
-    it must be one of its ancestors (through ``parent_id``), else it covers this one."""
-    by_id = {e.mount_id: e for e in entries}
-    visible = []
-    for entry in entries:
-        ancestors, parent = set(), by_id.get(entry.parent_id)
+class _MountIndex:
+    """The mount table by id and by mount point, built once: whether a mount is hidden is then a
+    walk up its own mount point and its own parents, linear in the table (a node may have tens of
+    thousands of mounts: one per tenant volume)."""
+
+    def __init__(self, entries: Sequence[MountEntry]) -> None:
+        self.by_id = {e.mount_id: e for e in entries}
+        self.by_point: Dict[str, List[int]] = {}
+        for e in entries:
+            self.by_point.setdefault(e.mountpoint, []).append(e.mount_id)
+
+    def visible(self, entry: MountEntry) -> bool:
+        """Every mount on the same point or on a directory above it must be one of ``entry``'s
+        ancestors (through ``parent_id``), else it covers ``entry``."""
+        ancestors, parent = set(), self.by_id.get(entry.parent_id)
         while parent is not None and parent.mount_id not in ancestors and parent is not entry:
             ancestors.add(parent.mount_id)
-            parent = by_id.get(parent.parent_id)
-        hidden = any(
-            other is not entry and other.mount_id not in ancestors and _is_under(entry.mountpoint, other.mountpoint)
-            for other in entries
-        )
-        if not hidden:
-            visible.append(entry)
-    return visible
+            parent = self.by_id.get(parent.parent_id)
+        point = entry.mountpoint
+        while True:
+            for mount_id in self.by_point.get(point, ()):
+                if mount_id != entry.mount_id and mount_id not in ancestors:
+                    return False
+            if point in ("/", ""):
+                return True
+            point = point.rsplit("/", 1)[0] or "/"
+
+
+def visible_mounts(entries: Sequence[MountEntry]) -> List[MountEntry]:
+    """The mounts not hidden by another (see ``_MountIndex.visible``)."""
+    index = _MountIndex(entries)
+    return [entry for entry in entries if index.visible(entry)]
 
 
 def _serves(entry: MountEntry, version: int) -> bool:
@@ -151,8 +166,9 @@ def _serves(entry: MountEntry, version: int) -> bool:
 def candidate_dirs(version: int, cgroup_path: str, entries: Sequence[MountEntry]) -> List[str]:
     """Where the cgroup ``cgroup_path`` of the hierarchy ``version`` shows in this mount table."""
     found = []
-    for entry in visible_mounts(entries):
-        if not _serves(entry, version) or entry.root.startswith("/.."):
+    index = _MountIndex(entries)
+    for entry in entries:
+        if not _serves(entry, version) or entry.root.startswith("/..") or not index.visible(entry):
             continue
         if not _is_under(cgroup_path, entry.root):
             continue

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Iterator, List, Optional, Tuple
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nvcontainer.apply import cgroups
 from nvcontainer.apply.cgroups import (
@@ -106,6 +108,31 @@ def test_a_hidden_mount_is_skipped(tmp_path: Path) -> None:
     assert detect_cgroup(5, proc_root=str(root)).path == str(root / "sys/fs/cgroup/ctr")
     visible = {m.mountpoint for m in cgroups.visible_mounts(cgroups.parse_mountinfo(mounts))}
     assert visible == {"/", "/sys/fs/cgroup"}
+
+
+def _hidden_by_definition(entries, entry) -> bool:  # type: ignore[no-untyped-def]
+    """The rule as first written (quadratic): a non-ancestor mount on the point or above it hides it."""
+    by_id = {e.mount_id: e for e in entries}
+    ancestors, parent = set(), by_id.get(entry.parent_id)
+    while parent is not None and parent.mount_id not in ancestors and parent is not entry:
+        ancestors.add(parent.mount_id)
+        parent = by_id.get(parent.parent_id)
+    return any(o is not entry and o.mount_id not in ancestors and cgroups._is_under(entry.mountpoint, o.mountpoint)
+               for o in entries)
+
+
+POINTS = ["/", "/sys", "/sys/fs", "/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/devices", "/a", "/a/b"]
+
+
+@settings(max_examples=400, deadline=None, database=None)
+@given(st.lists(st.tuples(st.integers(0, 12), st.sampled_from(POINTS)), min_size=1, max_size=12))
+def test_visibility_is_the_definition(table: List[Tuple[int, str]]) -> None:
+    """The linear index agrees with the definition on random mount tables (parents may be missing,
+    stacked, or form cycles)."""
+    lines = [f"{i + 1} {parent} 0:{i} / {point} rw - tmpfs tmpfs rw" for i, (parent, point) in enumerate(table)]
+    entries = cgroups.parse_mountinfo("\n".join(lines) + "\n")
+    expected = [e for e in entries if not _hidden_by_definition(entries, e)]
+    assert cgroups.visible_mounts(entries) == expected
 
 
 def test_the_containers_own_mount_table_is_the_fallback(tmp_path: Path) -> None:
