@@ -72,7 +72,7 @@ def _grant_error(message: str) -> CgroupError:
 
 def parse_mountinfo(text: str) -> List[MountEntry]:
     entries = []
-    for line in text.splitlines():
+    for line in text.split("\n"):  # only \n ends a line: see mounts.mountinfo_fields
         fields = line.split(" ")
         if "-" not in fields[6:]:
             if line.strip():
@@ -179,7 +179,7 @@ def candidate_dirs(version: int, cgroup_path: str, entries: Sequence[MountEntry]
 
 def _read(path: str) -> Optional[str]:
     try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+        with open(path, encoding="utf-8", errors="surrogateescape", newline="\n") as f:
             return f.read()
     except OSError:
         return None

@@ -128,7 +128,10 @@ def _collect(pid: int, read_fd: int, until: float) -> Tuple[List[str], bool]:
             except ProcessLookupError:
                 pass
         os.waitpid(pid, 0)
-    return data.decode("utf-8", "surrogateescape").splitlines(), timed_out
+    # Only "\n" ends a line (what send writes): str.splitlines would also split on \r, \x1c-\x1e,
+    # \x85 and U+2028/9, which an image's link targets may carry into a reported path.
+    lines = data.decode("utf-8", "surrogateescape").split("\n")
+    return (lines[:-1] if lines and lines[-1] == "" else lines), timed_out
 
 
 def _error(stage: str, name: str, message: str) -> errors.NvcError:

@@ -452,12 +452,15 @@ def _submounts(rootfs: str) -> Tuple[str, ...]:
             text = read_fd(fd, "/proc/self/mountinfo", 64 << 20).decode("utf-8", "surrogateescape")
         finally:
             os.close(fd)
-        for line in text.splitlines():
-            point = mounts.unescape(line.split()[4])
-            if point.startswith(prefix):
-                found.append("/" + point[len(prefix):])
-    except (OSError, IndexError):
-        pass
+    except OSError:
+        return ()
+    for line in text.split("\n"):  # only \n and " " delimit (see mounts.mountinfo_fields)
+        fields = line.split(" ")
+        if len(fields) < 5:
+            continue
+        point = mounts.unescape(fields[4])
+        if point.startswith(prefix):
+            found.append("/" + point[len(prefix):])
     return tuple(found)
 
 

@@ -202,10 +202,12 @@ def mnt_id(fd: int) -> int:
 
 
 def mountinfo_fields(mount_id: int) -> Optional[List[str]]:
-    """The whitespace-split ``/proc/self/mountinfo`` line of mount ``mount_id`` (None: not there)."""
-    with open(_open_proc("self/mountinfo"), encoding="utf-8", errors="surrogateescape") as mountinfo:
+    """The space-split ``/proc/self/mountinfo`` line of mount ``mount_id`` (None: not there).  Only
+    "\n" ends a line and only " " separates fields: the kernel escapes those two (and tab and
+    backslash) in a mount point, but not \r or U+0085, which str.split/splitlines also break on."""
+    with open(_open_proc("self/mountinfo"), encoding="utf-8", errors="surrogateescape", newline="\n") as mountinfo:
         for line in mountinfo:
-            fields = line.split()
+            fields = line.rstrip("\n").split(" ")
             if fields and int(fields[0]) == mount_id:
                 return fields
     return None

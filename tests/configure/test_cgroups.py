@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Iterator, List, Optional, Tuple
@@ -417,3 +418,34 @@ def test_v2_errors_name_the_cgroup(tmp_path: Path) -> None:
         grant_devices(CgroupTarget(2, str(tmp_path)), [DeviceRule(195, 0)])
     assert info.value.stage == "mount"
     assert info.value.message.startswith(f"bpf_prog_query(BPF_CGROUP_DEVICE) failed: {tmp_path}: ")
+
+
+@pytest.mark.parametrize("odd", ["\r", "\x85", "\u2028", "\x1c", "\x0b"])
+def test_mount_points_with_line_breaks_other_than_newline(odd: str) -> None:
+    """The kernel escapes " ", tab, newline and backslash in mountinfo, not these: one line each."""
+    text = (f"22 1 0:21 / / rw - ext4 /dev/vda1 rw\n"
+            f"40 22 0:40 / /data{odd}mounted rw - tmpfs tmpfs rw\n"
+            f"30 22 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n")
+    entries = cgroups.parse_mountinfo(text)
+    assert [e.mountpoint for e in entries] == ["/", f"/data{odd}mounted", "/sys/fs/cgroup"]
+    assert cgroups.candidate_dirs(2, "/ctr", entries) == ["/sys/fs/cgroup/ctr"]
+
+
+@pytest.mark.parametrize("odd", ["\r", "\x85", "\u2028"])
+def test_the_childs_report_lines_split_only_on_newline(odd: str) -> None:
+    """A reported path that holds another line break stays one line (it could otherwise forge an
+    undo instruction for the parent)."""
+    from nvcontainer.apply import enter
+
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        child = enter._Child(write_fd)
+        child.send(f"created /a{odd}mounted /dev")
+        child.send("ok 1")
+        os._exit(0)
+    os.close(write_fd)
+    lines, timed_out = enter._collect(pid, read_fd, time.monotonic() + 30)
+    assert not timed_out
+    assert lines == [f"created /a{odd}mounted /dev", "ok 1"]
