@@ -47,7 +47,7 @@ def check(original: Dict[str, Any], names: Sequence[str], edited: Dict[str, Any]
         return
     from nvcontainer.allocation.picking import check_units
 
-    check_units(_units(_driver(config), names, edited), held, False)
+    check_units(_units(_driver(config), names, edited, config), held, False)
 
 
 def _asks_exclusive(spec: Dict[str, Any], config: Config) -> bool:
@@ -76,12 +76,22 @@ def _driver(config: Config) -> Driver:
     return discover_cached(cli.root or "/", cli.ldcache or None)
 
 
-def _units(driver: Driver, names: Sequence[str], edited: Dict[str, Any]) -> List[Unit]:
+def _nvidia_kind(kind: str, config: Config) -> bool:
+    """A kind whose device names are NVIDIA's GPU names: the default kind, ``runtime.nvidia.com/gpu``
+    (jit-cdi), any ``nvidia.com/...``; another vendor's ``vendor.com/x=0`` is not GPU 0."""
+    return (kind == config.nvidia_container_runtime.modes.cdi.default_kind
+            or kind.startswith(("nvidia.com/", "runtime.nvidia.com/")))
+
+
+def _units(driver: Driver, names: Sequence[str], edited: Dict[str, Any], config: Config) -> List[Unit]:
     from nvcontainer.allocation.units import selected_units
     from nvcontainer.errors import NvcError
     from nvcontainer.policy.selection import select_devices
 
-    tokens = [name.partition("=")[2] if "=" in name else name for name in names]
+    tokens = [name.partition("=")[2] if "=" in name else name for name in names
+              if "=" not in name or _nvidia_kind(name.partition("=")[0], config)]
+    if not tokens:
+        return []  # only other vendors' devices
     try:
         return list(selected_units(driver, select_devices(driver, ",".join(tokens))))
     except NvcError:

@@ -243,3 +243,18 @@ def test_exclusive_access_is_refused_in_cdi_modes(sim_driver: SimulatedDriver, s
         modifiers.MODIFIERS[mode](spec, ctx)
     shared = oci("1", annotations={"example.com/gpu-access": "shared"})
     assert gpu_nodes(modifiers.MODIFIERS[mode](shared, ctx)) == ["/dev/nvidia1"]
+
+
+def test_another_vendors_device_of_the_same_name_is_not_the_gpu(exclusive_holder: Any, sim_driver: SimulatedDriver,
+                                                                spec_dir: Path, tmp_path: Path) -> None:
+    """vendor.com/x=1 (CDI annotations may name any kind) is not GPU 1: it passes while GPU 1 is held."""
+    d = tmp_path / "specs"
+    d.mkdir()
+    (d / "nvidia.json").write_text((spec_dir / "nvidia.json").read_text())
+    (d / "vendor.json").write_text(json.dumps({"cdiVersion": "0.5.0", "kind": "vendor.com/x",
+                                               "devices": [{"name": "1", "containerEdits": {"env": ["X=1"]}}]}))
+    ctx = context(d, "cdi", root=sim_driver.root)
+    out = modifiers.cdi(oci(None, annotations={PLUGIN_ANNOTATION: "vendor.com/x=1"}), ctx)
+    assert "X=1" in out["process"]["env"]
+    with pytest.raises(NvcError, match="held exclusively"):
+        modifiers.cdi(oci(None, annotations={PLUGIN_ANNOTATION: "vendor.com/x=1,nvidia.com/gpu=1"}), ctx)
