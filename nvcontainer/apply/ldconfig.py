@@ -39,7 +39,8 @@ Decisions where the original leaves a choice:
   failure is reported (``process ldconfig failed with error code: 1``), as in the original;
 * lib dirs missing in the rootfs are passed anyway; ldconfig skips them silently;
 * mount points the rootfs lacks (``/proc``, ``/sys``, ``/dev``) are left alone rather than created;
-* no seccomp filter is installed (the original adds a syscall allowlist on top of all this).
+* the image's own ldconfig gets a seccomp deny filter (``apply/seccomp.py``); the original has an
+  allowlist, for the host's ldconfig too.
 
 Errors are ``LdcacheError`` (stage ``ldcache``): ``open failed: <path>: <reason>`` for a host
 ldconfig that cannot be opened, ``process ldconfig terminated with signal <n>`` and ``process
@@ -532,6 +533,10 @@ def _drop_privileges(spec: LdconfigRun) -> None:
 
 def _exec(spec: LdconfigRun, report_fd: int) -> None:
     """Close every other descriptor, set the limits, exec with an empty environment."""
+    # No terminal for ldconfig: a new session drops the controlling one (TIOCSTI would type into
+    # the caller's shell), and stdin is not the caller's either.
+    os.setsid()
+    os.dup2(spec.output_fd, 0)
     os.dup2(spec.output_fd, 1)
     os.dup2(spec.output_fd, 2)
     keep = sorted(fd for fd in (report_fd, spec.exec_fd) if fd is not None)
