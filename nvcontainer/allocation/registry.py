@@ -25,7 +25,7 @@ from nvcontainer.allocation.records import Allocation
 from nvcontainer.atomicfile import temporary_file
 from nvcontainer.errors import ContainerError, InputError, NvcError
 from nvcontainer.log import logger as log
-from nvcontainer.regularfile import read_regular
+from nvcontainer.regularfile import read_regular, reason
 
 TYPE_CHECKING = False  # typing is not imported at run time (see nvcontainer.records)
 if TYPE_CHECKING:
@@ -138,6 +138,14 @@ class Registry:
         """Create or replace the record of ``record.key`` atomically."""
         self._require_lock()
         data = jsondoc.dumps(record.to_json()) + "\n"
+        try:
+            self._replace(record.key, data)
+        except OSError as exc:
+            raise ContainerError(f"allocation registry {self.path}: cannot record {record.key}: "
+                                 f"{reason(exc)}") from None
+        _fsync_dir(self.path)
+
+    def _replace(self, key: str, data: str) -> None:
         fd, tmp = temporary_file(self.path, _TMP_PREFIX)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -145,15 +153,10 @@ class Registry:
                 f.flush()
                 os.fsync(f.fileno())
             os.chmod(tmp, 0o644)
-            os.replace(tmp, self._file(record.key))
-        except OSError as exc:
-            _unlink(tmp)
-            raise ContainerError(f"allocation registry {self.path}: cannot record {record.key}: "
-                                 f"{(exc.strerror or str(exc)).lower()}") from None
+            os.replace(tmp, self._file(key))
         except BaseException:
             _unlink(tmp)
             raise
-        _fsync_dir(self.path)
 
     def remove(self, key: str) -> bool:
         """Delete the record of ``key``; False when there was none."""

@@ -237,3 +237,19 @@ def test_access_from_env_refuses_other_values() -> None:
 
 def test_timestamp_format() -> None:
     assert timestamp(0) == "1970-01-01T00:00:00Z"
+
+
+def test_a_full_registry_is_a_stage_error(varied_driver, tmp_path, sleeper) -> None:
+    """No inode left for the temporary file: one ContainerError naming the registry, nothing left."""
+    import subprocess
+
+    state = tmp_path / "full"
+    state.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "nr_inodes=2,size=64k", "tmpfs", str(state)], check=True)
+    try:
+        a = sleeper()
+        with pytest.raises(ContainerError, match=f"^allocation registry {state}: cannot record a: "):
+            allocate(varied_driver, "1", owner_of(a.pid, "a"), state_dir=str(state))
+        assert [n for n in os.listdir(state) if not n.startswith(".lock")] == []
+    finally:
+        subprocess.run(["umount", str(state)], check=True)
