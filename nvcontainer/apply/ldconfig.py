@@ -535,7 +535,7 @@ def _exec(spec: LdconfigRun, report_fd: int) -> None:
     """Close every other descriptor, set the limits, exec with an empty environment."""
     # No terminal for ldconfig: a new session drops the controlling one (TIOCSTI would type into
     # the caller's shell), and stdin is not the caller's either.
-    os.setsid()
+    _step("setsid", os.setsid)
     os.dup2(spec.output_fd, 0)
     os.dup2(spec.output_fd, 1)
     os.dup2(spec.output_fd, 2)

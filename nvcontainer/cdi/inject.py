@@ -89,9 +89,7 @@ def resolve(spec_dirs: Sequence[str], device_names: Sequence[str]) -> List[Tuple
 def inject(spec_dirs: Sequence[str], device_names: Sequence[str], oci_spec: Dict[str, Any]) -> Dict[str, Any]:
     """A copy of ``oci_spec`` with the CDI edits of ``device_names`` applied (see the module docstring)."""
     resolved = resolve(spec_dirs, device_names)
-    from copy import deepcopy
-
-    out = deepcopy(oci_spec)
+    out = _deepcopy(oci_spec)
     applied_specs: List[str] = []
     for spec, device in resolved:
         if spec.path not in applied_specs:
@@ -112,9 +110,7 @@ def inject_spec(document: Dict[str, Any], oci_spec: Dict[str, Any]) -> Dict[str,
     found = problems(document, "<generated>", schema=False)
     if found:
         raise CdiError(found[0])
-    from copy import deepcopy
-
-    out = deepcopy(oci_spec)
+    out = _deepcopy(oci_spec)
     for device in document["devices"]:
         apply_edits(out, device["containerEdits"])
     if isinstance(document.get("containerEdits"), dict):
@@ -140,9 +136,14 @@ def apply_edits(oci: Dict[str, Any], edits: Dict[str, Any]) -> None:
         have = user.setdefault("additionalGids", [])
         have.extend(g for g in gids if g not in have)
     if edits.get("intelRdt"):
-        from copy import deepcopy
+        oci.setdefault("linux", {})["intelRdt"] = _deepcopy(edits["intelRdt"])
 
-        oci.setdefault("linux", {})["intelRdt"] = deepcopy(edits["intelRdt"])
+
+
+def _deepcopy(value: Any) -> Any:
+    from copy import deepcopy  # copy (and weakref) only for a container that gets CDI edits
+
+    return deepcopy(value)
 
 
 def _set_env(oci: Dict[str, Any], entry: str) -> None:

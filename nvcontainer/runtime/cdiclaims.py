@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 
+from nvcontainer.bounds import decimal
 from nvcontainer.config.schema import Config
 from nvcontainer.runtime.errors import ShimError
 
@@ -107,7 +108,7 @@ def _gpu_minors(edited: Dict[str, Any]) -> List[int]:
     out = []
     for node in devices if isinstance(devices, list) else ():
         path = node.get("path") if isinstance(node, dict) else None
-        if isinstance(path, str) and path.startswith(_GPU_NODE) and path[len(_GPU_NODE):].isdigit() \
-                and path[len(_GPU_NODE):].isascii():
-            out.append(int(path[len(_GPU_NODE):]))
+        minor = decimal(path[len(_GPU_NODE):]) if isinstance(path, str) and path.startswith(_GPU_NODE) else None
+        if minor is not None:
+            out.append(minor)
     return out
